@@ -1,0 +1,133 @@
+"""The Quart app: `create_app(services)` builds it; the daemon serves it with hypercorn.
+
+Middleware here, once for every route: the request id (`X-Request-ID`, echoed when the
+client sent one, else generated; it appears in the log lines of the request), auth for
+routes that require it, the error shapes of DESIGN.md, and request metrics. A handler
+raises `ApiError` to refuse; `DatabaseUnavailable` becomes `503 database_unavailable`;
+anything else is a bug: logged with its traceback, answered `500 internal_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from odted.api.errors import ApiError, render_error
+from odted.api.routes import Api, RouteInfo
+from odted.api.services import Services
+from odted.logs import request_id
+from odted.store.db import DatabaseUnavailable
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("odted.api")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+_HTTP_CODES = {
+    404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+    400: "invalid_input",
+}
+
+
+def create_app(services: Services) -> QuartTrio:
+    app = QuartTrio("odted")
+    app.config["MAX_CONTENT_LENGTH"] = services.config.server.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    api = Api(app)
+    app.extensions["odted"] = services
+    app.extensions["odted.api"] = api
+    by_endpoint: dict[str, RouteInfo] = {}
+
+    requests_total = services.metrics.counter("odted_http_requests_total", "HTTP requests by route and status")
+    latency = services.metrics.histogram("odted_http_request_seconds", "HTTP request latency by route")
+
+    @app.before_request
+    async def _begin() -> None:
+        rid = request.headers.get("X-Request-ID", "")
+        if not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        g.request_id = rid
+        g.token_reset = request_id.set(rid)
+        g.t0 = time.perf_counter()
+        g.principal = None
+        if not by_endpoint:
+            for r in api.routes:
+                by_endpoint[f"{r.method.lower()}:{r.path}"] = r
+        info = by_endpoint.get(request.endpoint or "")
+        g.route = info
+        if info is not None and (info.auth or info.auth_optional):
+            token = _token_from(request.headers.get("Authorization", ""))
+            principal = await services.auth.authenticate(token) if token else None
+            if principal is None and info.auth:
+                raise ApiError(401, "unauthorized", "a valid token is required in the Authorization header")
+            g.principal = principal
+
+    @app.after_request
+    async def _finish(response: Response) -> Response:
+        rid = getattr(g, "request_id", None)
+        if rid:
+            response.headers["X-Request-ID"] = rid
+        info = getattr(g, "route", None)
+        route = info.path if info is not None else "unmatched"
+        requests_total.inc(route=route, method=request.method, status=str(response.status_code))
+        t0 = getattr(g, "t0", None)
+        if t0 is not None:
+            latency.observe(time.perf_counter() - t0, route=route)
+        return response
+
+    @app.teardown_request
+    async def _teardown(exc: BaseException | None) -> None:
+        tok = getattr(g, "token_reset", None)
+        if tok is not None:
+            try:
+                request_id.reset(tok)
+            except ValueError:
+                pass
+
+    def _error_response(err: ApiError) -> Response:
+        body, ctype = render_error(err, request.headers.get("Accept"))
+        return Response(body, status=err.status, content_type=ctype, headers=err.headers)
+
+    @app.errorhandler(ApiError)
+    async def _api_error(err: ApiError) -> Response:
+        return _error_response(err)
+
+    @app.errorhandler(DatabaseUnavailable)
+    async def _db_down(err: DatabaseUnavailable) -> Response:
+        log.warning("database unavailable: %s", err)
+        return _error_response(ApiError.unavailable("database_unavailable", "the database is briefly unavailable; nothing changed, retry"))
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        message = {
+            404: "no such route",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"the body is larger than {services.config.server.max_body_bytes} bytes",
+        }.get(status, err.description or err.name)
+        return _error_response(ApiError(status, code, message))
+
+    @app.errorhandler(Exception)
+    async def _bug(err: Exception) -> Response:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error_response(ApiError(500, "internal_error", "an internal error occurred; it has been logged"))
+
+    from odted.api import system
+
+    system.register(api, services)
+    return app
+
+
+def _token_from(header: str) -> str:
+    header = header.strip()
+    if header[:7].lower() == "bearer ":
+        header = header[7:].strip()
+    return header

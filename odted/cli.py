@@ -1,0 +1,105 @@
+"""The `odted` command.
+
+    odted serve [--config FILE] [--bind HOST:PORT] [--state-dir DIR]
+    odted db migrate [--config FILE] [--state-dir DIR]
+    odted db status  [--config FILE] [--state-dir DIR]
+    odted --version
+
+Bad usage or a bad config exits 2 with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import trio
+
+from odted import __version__
+from odted.config import Config, ConfigError, load_config
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"odted: {message} (see odted --help)\n")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", type=Path,
+                   help="TOML config file (default: $ODTED_CONFIG, else built-in defaults)")
+    p.add_argument("--state-dir", metavar="DIR", help="data directory (overrides state.dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="odted", description="Live paper trading and strategy bots for 0DTE SPX options.")
+    parser.add_argument("--version", action="version", version=f"odted {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the daemon")
+    _common(serve)
+    serve.add_argument("--bind", metavar="HOST:PORT", help="listen address (overrides server.bind)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    for name, text in (("migrate", "apply pending migrations"), ("status", "list migrations and when applied")):
+        _common(db_sub.add_parser(name, help=text))
+    return parser
+
+
+def load(args: argparse.Namespace) -> Config:
+    path = args.config or (Path(os.environ["ODTED_CONFIG"]) if os.environ.get("ODTED_CONFIG") else None)
+    overrides: dict[str, Any] = {}
+    if getattr(args, "bind", None):
+        overrides["server.bind"] = args.bind
+    if getattr(args, "state_dir", None):
+        overrides["state.dir"] = args.state_dir
+    env = {k: v for k, v in os.environ.items() if k != "ODTED_CONFIG"}
+    return load_config(path, env=env, overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None or (args.command == "db" and args.db_command is None):
+        parser.error("a command is required")
+    try:
+        cfg = load(args)
+    except ConfigError as e:
+        print(f"odted: config: {e}", file=sys.stderr)
+        return 2
+
+    from odted.logs import setup_logging
+
+    setup_logging(cfg.logging.format, cfg.logging.level)
+    if args.command == "serve":
+        from odted import daemon
+
+        trio.run(daemon.run, cfg)
+        return 0
+    if args.command == "db":
+        return trio.run(_db_command, cfg, args.db_command)
+    return 2
+
+
+async def _db_command(cfg: Config, action: str) -> int:
+    from odted.daemon import open_store
+    from odted.store import migrate
+
+    async with open_store(cfg, migrate=False) as db:
+        if action == "migrate":
+            applied = await migrate.migrate(db)
+            print(f"applied {len(applied)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied))
+        else:
+            for s in await migrate.status(db):
+                when = s.applied_at.isoformat() if s.applied_at else "pending"
+                print(f"{s.version:04d}_{s.name}  {when}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The daemon's configuration: one typed tree, loaded once, passed explicitly.
+
+Sources, later wins: the defaults below, the TOML file (`config/odted.toml` documents
+every key), then environment variables `ODTED_<SECTION>_<KEY>` (for nested sections
+`ODTED_<SECTION>_<SUB>_<KEY>`, e.g. `ODTED_FEED_SYNTHETIC_SEED=7`). An unknown key or a
+wrong type is a `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import msgspec
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "load_config",
+]
+
+
+class Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every config section: immutable, and strict about unknown keys."""
+
+
+class ServerConfig(Section):
+    bind: str = "127.0.0.1:8080"
+    """HOST:PORT the HTTP and WebSocket API listens on."""
+    graceful_timeout: float = 5.0
+    """Seconds in-flight requests get to finish on shutdown."""
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted; larger is 413."""
+    ask_timeout: float = 2.0
+    """Seconds a request waits on a busy session actor before 503."""
+
+    def __post_init__(self) -> None:
+        _parse_bind(self.bind)
+        if self.max_body_bytes <= 0:
+            raise ValueError("must be positive")
+
+
+class DatabaseConfig(Section):
+    url: str = ""
+    """postgresql:// URL of the server to use. Empty: the embedded server under state.dir."""
+    pool_min: int = 2
+    pool_max: int = 10
+    connect_timeout: float = 5.0
+    """Seconds to wait for one connection attempt."""
+    command_timeout: float = 10.0
+    """Seconds one statement may run."""
+    retry_attempts: int = 3
+    """Attempts for a unit of work that failed on a transient connection error."""
+
+
+class StateConfig(Section):
+    dir: str = "./var"
+    """Where odted keeps its data: embedded PostgreSQL, mail outbox, decision logs."""
+
+
+class LoggingConfig(Section):
+    format: Literal["human", "json"] = "human"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class FeedConfig(Section):
+    source: Literal["synthetic", "replay", "upstream"] = "synthetic"
+    stale_after_ms: int = 5000
+    """Market-time milliseconds without a tick after which the feed is stale (/ready 503)."""
+    synthetic: dict[str, Any] = msgspec.field(default_factory=dict)  # TODO(feed): SyntheticConfig
+
+
+class AuthConfig(Section):
+    static_tokens: list[str] = msgspec.field(default_factory=list)
+    """Tokens accepted without a user (operator use); prefer real users."""
+
+
+class Config(Section):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.state.dir).resolve()
+
+    @property
+    def bind_host_port(self) -> tuple[str, int]:
+        return _parse_bind(self.server.bind)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load the config: defaults, then the TOML file, then `ODTED_*` env, then overrides.
+
+    `overrides` maps dotted keys (`"server.bind"`) to values, for command-line flags.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    env = os.environ if env is None else env
+    for dotted, value in _env_values(env).items():
+        _set_dotted(raw, dotted, value)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        return msgspec.convert(raw, type=Config, strict=False)
+    except msgspec.ValidationError as e:
+        raise ConfigError(_explain(e)) from None
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    known = dict(_leaf_env_names(Config, ()))
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith("ODTED_"):
+            continue
+        dotted = known.get(name)
+        if dotted is None:
+            raise ConfigError(f"{name}: no such setting")
+        out[dotted] = _parse_env_value(value)
+    return out
+
+
+def _leaf_env_names(tp: type, prefix: tuple[str, ...]):
+    for f in msgspec.structs.fields(tp):
+        path = prefix + (f.encode_name,)
+        if isinstance(f.type, type) and issubclass(f.type, msgspec.Struct):
+            yield from _leaf_env_names(f.type, path)
+        else:
+            yield "ODTED_" + "_".join(path).upper(), ".".join(path)
+
+
+def _parse_env_value(value: str) -> Any:
+    """A TOML value when it parses as one (numbers, booleans, arrays), else the string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: {p} is not a section")
+    node[leaf] = value
+
+
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def _explain(e: msgspec.ValidationError) -> str:
+    msg = str(e)
+    m = _AT.search(msg)
+    where = m.group(1).replace("[", ".").replace("]", "") if m else ""
+    text = _AT.sub("", msg)
+    unknown = re.match(r"Object contains unknown field `(.+)`", text)
+    if unknown:
+        key = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
+        return f"{key}: unknown setting"
+    return f"{where or 'config'}: {text}"
+
+
+def _parse_bind(bind: str) -> tuple[str, int]:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {bind!r}")
+    return host.strip("[]"), int(port)

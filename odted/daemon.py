@@ -1,0 +1,140 @@
+"""The daemon: build the service graph and run it under one nursery.
+
+Order of life: state dir → embedded PostgreSQL (when `database.url` is empty) →
+the bridge and the pool → migrations → services → HTTP → `READY=1`. SIGTERM or SIGINT:
+`STOPPING=1`, stop accepting, give in-flight requests `server.graceful_timeout`, cancel
+the services (each finishes its current step under a shielded cleanup), close the pool,
+stop the embedded server, return (exit 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+
+from odted import __version__
+from odted.api.app import create_app
+from odted.api.services import Services, StaticTokens
+from odted.config import Config
+from odted.metrics import Registry
+from odted.sdnotify import Notifier
+from odted.store import migrate as migrations
+from odted.store.db import Database, ensure_database_exists, open_bridge, open_database
+from odted.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger("odted.daemon")
+
+__all__ = ["run", "open_store", "DB_NAME"]
+
+DB_NAME = "odted"
+
+
+@asynccontextmanager
+async def open_store(cfg: Config, *, migrate: bool = True) -> AsyncIterator[Database]:
+    """The embedded server when needed, the bridge, and a (migrated) pool; all closed on exit."""
+    pg: EmbeddedPostgres | None = None
+    dsn = cfg.database.url
+    if not dsn:
+        pg = EmbeddedPostgres(cfg.state_dir / "pg")
+        pg.start()  # main thread: the server's parent-death signal is tied to it
+        dsn = pg.dsn(DB_NAME)
+    try:
+        async with open_bridge() as loop:
+            if pg is not None:
+                await ensure_database_exists(loop, pg.dsn("postgres"), DB_NAME)
+            async with open_database(
+                dsn,
+                loop=loop,
+                min_size=cfg.database.pool_min,
+                max_size=cfg.database.pool_max,
+                connect_timeout=cfg.database.connect_timeout,
+                command_timeout=cfg.database.command_timeout,
+                retry_attempts=cfg.database.retry_attempts,
+            ) as db:
+                if migrate:
+                    applied = await migrations.migrate(db)
+                    if applied:
+                        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+                yield db
+    finally:
+        if pg is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(pg.stop)
+
+
+def hypercorn_config(cfg: Config) -> hypercorn.config.Config:
+    h = hypercorn.config.Config()
+    h.bind = [cfg.server.bind]
+    h.graceful_timeout = cfg.server.graceful_timeout
+    h.accesslog = None
+    h.errorlog = logging.getLogger("hypercorn.error")
+    h.keep_alive_timeout = 75
+    h.websocket_max_message_size = 64 * 1024
+    return h
+
+
+async def run(cfg: Config, *, notifier: Notifier | None = None,
+              task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or cancellation). Reports the bound URLs."""
+    notifier = notifier or Notifier()
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(timezone.utc)
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with open_store(cfg) as db:
+            start_id = await db.fetchval(
+                "INSERT INTO daemon_starts (version, host, pid) VALUES ($1, $2, $3) RETURNING id",
+                __version__, socket.gethostname(), os.getpid(),
+            )
+            services = Services(
+                config=cfg, db=db, metrics=Registry(), started_at=started_at,
+                auth=StaticTokens(cfg.auth.static_tokens), version=__version__,
+            )
+            shutdown = trio.Event()
+            try:
+                await _serve(cfg, services, signals, shutdown, notifier, task_status)
+            finally:
+                with trio.move_on_after(3, shield=True):
+                    await db.fetchval("UPDATE daemon_starts SET stopped_at = now() WHERE id = $1 RETURNING id", start_id)
+    log.info("odted stopped")
+
+
+async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.Event,
+                 notifier: Notifier, task_status: trio.TaskStatus[list[str]]) -> None:
+    app = create_app(services)
+    server_done = trio.Event()
+
+    async def watch_signals() -> None:
+        async for sig in signals:
+            log.info("received %s, shutting down", signal.Signals(sig).name)
+            shutdown.set()
+
+    async def serve_http(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await hypercorn.trio.serve(app, hypercorn_config(cfg), shutdown_trigger=shutdown.wait,
+                                       task_status=task_status)
+        finally:
+            server_done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_signals)
+        binds = await nursery.start(serve_http)
+        log.info("odted %s serving on %s", services.version, ", ".join(binds))
+        notifier.ready(f"serving on {', '.join(binds)}")
+        nursery.start_soon(notifier.run_watchdog)  # proves the event loop turns; not DB health
+        task_status.started(binds)
+        await shutdown.wait()
+        notifier.stopping()
+        with trio.move_on_after(cfg.server.graceful_timeout + 1):
+            await server_done.wait()
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,1 @@
+"""PostgreSQL: the only package that touches asyncio (through `odted.store.db`)."""

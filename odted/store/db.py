@@ -1,0 +1,264 @@
+"""The one bridge between trio and asyncpg.
+
+Every other module is trio-only. Here, an asyncio event loop runs on top of trio
+(trio-asyncio) and a unit of work is one asyncio coroutine function that takes a
+connection: `await db.run(fn, *args)` runs `fn(conn, *args)` inside a transaction on a
+pooled connection, in a single crossing of the bridge. Repository modules write plain
+asyncpg code in such functions and expose trio-facing wrappers.
+
+Transient failures (the server restarting, a dropped connection, a serialization
+conflict) are retried with tenacity, bounded in attempts and by `trio.fail_after`; a
+unit of work runs in one transaction, so a retry never leaves anything half-done. When
+the database stays unreachable, `DatabaseUnavailable` is raised; the API answers it
+with `503 database_unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+
+import asyncpg
+import tenacity
+import trio
+import trio_asyncio
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+__all__ = [
+    "Conn",
+    "Database",
+    "DatabaseUnavailable",
+    "ensure_database_exists",
+    "open_bridge",
+    "open_database",
+]
+
+Conn = asyncpg.Connection
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now; nothing was changed. Safe to retry."""
+
+
+_TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.exceptions.InterfaceError):
+        # "cannot perform operation: another operation is in progress" is a bug, not weather.
+        return "connection is closed" in str(exc) or "pool is closing" in str(exc)
+    return isinstance(exc, _TRANSIENT)
+
+
+async def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    return await fn(*args)
+
+
+class Database:
+    """A pool of asyncpg connections, used from trio.
+
+    Construct with `open_database`; it owns the trio-asyncio loop and closes the pool on
+    exit.
+    """
+
+    def __init__(
+        self,
+        loop: trio_asyncio.TrioEventLoop,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 10.0,
+        retry_attempts: int = 3,
+    ) -> None:
+        self._loop = loop
+        self.dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._attempts = max(1, retry_attempts)
+        self._pool: asyncpg.Pool | None = None
+        self.healthy = False
+        self.units_run = 0
+        self.units_failed = 0
+
+    # -- bridge ---------------------------------------------------------------------
+
+    async def aio(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run an asyncio coroutine function on the bridge, as is (no pool, no retry)."""
+        return await self._loop.run_aio_coroutine(_call(fn, *args))
+
+    async def connect(self) -> None:
+        """Create the pool, retrying while the server is starting up."""
+        async def create() -> asyncpg.Pool:
+            return await asyncpg.create_pool(
+                self.dsn,
+                min_size=self._min,
+                max_size=self._max,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                init=_init_connection,
+            )
+
+        self._pool = await self._retrying(
+            lambda: self.aio(create), stop=tenacity.stop_after_delay(30), budget=30.0
+        )
+        self.healthy = True
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            with trio.move_on_after(5, shield=True) as cs:
+                await self.aio(pool.close)
+            if cs.cancelled_caught:
+                pool.terminate()
+
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any, transaction: bool = True) -> T:
+        """Run `fn(conn, *args)` in one transaction on a pooled connection.
+
+        Retries transient failures; raises `DatabaseUnavailable` when they persist.
+        """
+        if self._pool is None:
+            raise DatabaseUnavailable("the database is not connected")
+        pool = self._pool
+
+        async def unit() -> T:
+            async with pool.acquire(timeout=self._connect_timeout) as conn:
+                if transaction:
+                    async with conn.transaction():
+                        return await fn(conn, *args)
+                return await fn(conn, *args)
+
+        return await self._retrying(
+            lambda: self.aio(unit),
+            stop=tenacity.stop_after_attempt(self._attempts),
+            budget=self._command_timeout * self._attempts,
+        )
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async def q(conn: Conn) -> Any:
+            return await conn.fetchval(sql, *args)
+
+        return await self.run(q, transaction=False)
+
+    async def ping(self) -> bool:
+        """True when the server answers `SELECT 1` within a second."""
+        if self._pool is None:
+            return False
+        pool = self._pool
+
+        async def q() -> Any:
+            async with pool.acquire(timeout=1.0) as conn:
+                return await conn.fetchval("SELECT 1", timeout=1.0)
+
+        try:
+            with trio.fail_after(1.5):
+                ok = await self.aio(q) == 1
+        except (trio.TooSlowError, *_TRANSIENT):
+            ok = False
+        self.healthy = ok
+        return ok
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """Hold one connection for a sequence of bridged calls (LISTEN, COPY streams)."""
+        if self._pool is None:
+            raise DatabaseUnavailable("the database is not connected")
+        conn = await self.aio(self._pool.acquire)
+        try:
+            yield conn
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await self.aio(self._pool.release, conn)
+
+    # -- retry ----------------------------------------------------------------------
+
+    async def _retrying(
+        self, attempt: Callable[[], Awaitable[T]], *, stop: tenacity.stop.stop_base, budget: float
+    ) -> T:
+        retryer = tenacity.AsyncRetrying(
+            sleep=trio.sleep,
+            stop=stop,
+            wait=tenacity.wait_exponential_jitter(initial=0.05, max=1.0),
+            retry=tenacity.retry_if_exception(is_transient),
+            reraise=True,
+        )
+        try:
+            with trio.fail_after(budget + 1):
+                async for try_ in retryer:
+                    with try_:
+                        result = await attempt()
+                        self.units_run += 1
+                        self.healthy = True
+                        return result
+        except trio.TooSlowError:
+            self.units_failed += 1
+            self.healthy = False
+            raise DatabaseUnavailable("the database did not answer in time") from None
+        except Exception as e:
+            if is_transient(e):
+                self.units_failed += 1
+                self.healthy = False
+                raise DatabaseUnavailable(f"the database is unreachable: {type(e).__name__}") from e
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # NUMERIC round-trips as Decimal by default; JSON/JSONB as text (callers decode with msgspec).
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+def open_bridge() -> Any:
+    """The asyncio loop on top of trio that every `Database` of this process runs on."""
+    return trio_asyncio.open_loop()
+
+
+@asynccontextmanager
+async def open_database(dsn: str, *, loop: Any = None, **options: Any) -> AsyncIterator[Database]:
+    """A connected pool on `loop` (a new bridge loop when None); closed on exit."""
+    if loop is None:
+        async with open_bridge() as loop:
+            async with open_database(dsn, loop=loop, **options) as db:
+                yield db
+        return
+    db = Database(loop, dsn, **options)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def ensure_database_exists(loop: Any, admin_dsn: str, name: str) -> bool:
+    """Create database `name` through `admin_dsn` unless it exists; True when created."""
+    async def create() -> bool:
+        conn = await asyncpg.connect(admin_dsn, timeout=10)
+        try:
+            if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                return False
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            return True
+        finally:
+            await conn.close()
+
+    return await loop.run_aio_coroutine(_call(create))
