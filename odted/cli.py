@@ -76,14 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from odted.logs import setup_logging
 
     setup_logging(cfg.logging.format, cfg.logging.level)
-    if args.command == "serve":
-        from odted import daemon
+    from odted.store.embedded import EmbeddedPostgresError
 
-        trio.run(daemon.run, cfg)
-        return 0
-    if args.command == "db":
+    try:
+        if args.command == "serve":
+            from odted import daemon
+
+            trio.run(daemon.run, cfg)
+            return 0
         return trio.run(_db_command, cfg, args.db_command)
-    return 2
+    except EmbeddedPostgresError as e:
+        print(f"odted: database: {e}", file=sys.stderr)
+        return 1
 
 
 async def _db_command(cfg: Config, action: str) -> int:

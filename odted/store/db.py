@@ -198,7 +198,7 @@ class Database:
         retryer = tenacity.AsyncRetrying(
             sleep=trio.sleep,
             stop=stop,
-            wait=tenacity.wait_exponential_jitter(initial=0.05, max=1.0),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0),
             retry=tenacity.retry_if_exception(is_transient),
             reraise=True,
         )

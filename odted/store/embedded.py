@@ -16,6 +16,7 @@ system user `odted-pg` (created when missing).
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import importlib.util
 import logging
@@ -82,9 +83,9 @@ class EmbeddedPostgres:
         self.durable = durable
         self._bindir = bindir
         self._proc: subprocess.Popen[bytes] | None = None
-        self._adopted_pid: int | None = None
         self.socket_dir = self._pick_socket_dir()
         self._as_root = os.geteuid() == 0
+        self._lock_fd: int | None = None
 
     # -- public ---------------------------------------------------------------------
 
@@ -109,6 +110,14 @@ class EmbeddedPostgres:
         Call from the main thread (the parent-death signal is tied to the calling thread).
         """
         self.root.mkdir(parents=True, exist_ok=True)
+        self._take_ownership()
+        try:
+            self._start(timeout)
+        except BaseException:
+            self._release_ownership()
+            raise
+
+    def _start(self, timeout: float) -> None:
         user = self._service_user()
         if not (self.data / "PG_VERSION").exists():
             self._initdb(user)
@@ -149,13 +158,12 @@ class EmbeddedPostgres:
 
     def stop(self, timeout: float = 8.0) -> None:
         """Fast shutdown (SIGINT); immediate (SIGQUIT) if it takes longer than `timeout`."""
-        pid = self.pid or self._adopted_pid
-        if pid is None:
-            return
-        _signal_and_wait(pid, self._proc, timeout)
+        pid = self.pid
+        if pid is not None:
+            _signal_and_wait(pid, self._proc, timeout)
+            log.info("embedded postgres stopped")
         self._proc = None
-        self._adopted_pid = None
-        log.info("embedded postgres stopped")
+        self._release_ownership()
 
     def is_running(self) -> bool:
         return self.pid is not None
@@ -168,6 +176,30 @@ class EmbeddedPostgres:
         self.stop()
 
     # -- setup ----------------------------------------------------------------------
+
+    def _take_ownership(self) -> None:
+        """Hold an exclusive lock on the cluster for as long as this object runs it.
+
+        A second process on the same state dir is refused instead of touching the
+        cluster; a server found running while we hold the lock is therefore an orphan.
+        """
+        fd = os.open(self.root / "owner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise EmbeddedPostgresError(
+                f"{self.root} is in use by another odted process (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_ownership(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _service_user(self) -> pwd.struct_passwd | None:
         if not self._as_root:
