@@ -1,0 +1,49 @@
+"""Ticks in motion: feed sources, the market clock and trading calendar, the tick bus.
+
+Imports `odted.domain` only (plus trio, numpy, exchange_calendars, msgspec). The public
+names are re-exported here; the modules are:
+- `feed`: the `Feed` protocol every source implements, `Speed`, `FeedState`;
+- `bus`: `TickBus`, the conflating latest-tick broadcast, with pacers;
+- `clock`: `MarketClock`, market time from the ticks;
+- `calendar`: `TradingCalendar`, XNYS sessions in America/New_York;
+- `synthetic`: the seeded synthetic day and its feed; `chainmodel`: its pricing.
+"""
+
+from odted.market.bus import FeedEnded, Pacer, TickBus
+from odted.market.calendar import (
+    NEW_YORK,
+    CalendarRangeError,
+    SessionHours,
+    TradingCalendar,
+    default_calendar,
+    ny_datetime,
+    trading_date,
+)
+from odted.market.clock import MarketClock, wall_clock_utc
+from odted.market.feed import MAX_SPEED, Feed, FeedState, Speed, check_speed, is_max_speed
+from odted.market.synthetic import Jump, SyntheticConfig, SyntheticDay, SyntheticFeed
+
+__all__ = [
+    "MAX_SPEED",
+    "NEW_YORK",
+    "CalendarRangeError",
+    "Feed",
+    "FeedEnded",
+    "FeedState",
+    "Jump",
+    "MarketClock",
+    "Pacer",
+    "SessionHours",
+    "Speed",
+    "SyntheticConfig",
+    "SyntheticDay",
+    "SyntheticFeed",
+    "TickBus",
+    "TradingCalendar",
+    "check_speed",
+    "default_calendar",
+    "is_max_speed",
+    "ny_datetime",
+    "trading_date",
+    "wall_clock_utc",
+]

@@ -1,0 +1,96 @@
+"""What every tick source is: the `Feed` protocol, its speed, and its `/status` state.
+
+A feed (synthetic, replay, upstream) owns nothing but its source: it publishes `Tick`s
+onto a `TickBus` that its owner created, and it is started by its owner with
+`await nursery.start(feed.run, bus)`. DESIGN.md "Feeds", issue 4.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias
+
+import msgspec
+import trio
+
+if TYPE_CHECKING:
+    from odted.market.bus import TickBus
+
+__all__ = ["MAX_SPEED", "Speed", "Feed", "FeedState", "check_speed", "is_max_speed"]
+
+MAX_SPEED: Final = "max"
+
+Speed: TypeAlias = float | Literal["max"]
+"""How fast market time runs: 1.0 = real time, N = N times faster, 0 = paused (the
+last tick holds), `"max"` = as fast as the feed can produce and its pacers consume."""
+
+
+def is_max_speed(speed: Speed) -> bool:
+    """Whether `speed` is the special `"max"` speed."""
+    return speed == MAX_SPEED
+
+
+def check_speed(speed: Speed) -> Speed:
+    """Return `speed` if it is `"max"` or a finite float >= 0, else raise ValueError."""
+    if speed == MAX_SPEED:
+        return speed
+    if isinstance(speed, str) or not (0.0 <= speed < float("inf")):
+        raise ValueError(f"speed must be a number >= 0 or 'max', not {speed!r}")
+    return speed
+
+
+class FeedState(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed's state as `/status` shows it, built on demand by `Feed.state()`."""
+
+    source: str
+    """`synthetic`, `replay` or `upstream`."""
+    connected: bool
+    """Whether ticks can arrive: the synthetic feed is running, replay is playing, the
+    upstream WebSocket is open and subscribed."""
+    speed: Speed
+    """The pace the feed runs at (see `Speed`)."""
+    session_date: date | None = None
+    """The trading day being published, once known."""
+    last_tick_ts: datetime | None = None
+    """`ts` of the last tick published, None before the first."""
+    seq: int | None = None
+    """`seq` of the last tick published, None before the first."""
+    ticks_published: int = 0
+    """Ticks this feed has published since it started."""
+    latency_ms: float | None = None
+    """Upstream only: receive time minus the tick's `ts`, in milliseconds."""
+    ended: bool = False
+    """The feed published its last tick and returned (synthetic `on_close = "end"`,
+    replay at the end of its session)."""
+
+
+class Feed(Protocol):
+    """A source of ticks. Every feed publishes the same `odted.domain.chain.Tick`.
+
+    Contract of `run`:
+    - it publishes ticks with strictly increasing `seq` onto `bus` (never anything
+      else), and sets `bus.set_speed(...)` before the first;
+    - it calls `task_status.started()` once the first tick is on the bus (so when
+      `nursery.start` returns, `bus.latest` and the market clock are set), or, for a
+      feed that must connect first (upstream), once it is ready to try;
+    - before publishing each tick after the first it awaits `bus.wait_paced(seq)` of the
+      previous tick when it can wait (synthetic, replay), so registered pacers see every
+      tick; a real-time source that cannot wait (upstream) does not;
+    - when its data is finished it calls `bus.close()` and returns; cancellation ends it
+      without closing the bus.
+    """
+
+    @property
+    def name(self) -> str:
+        """The source name shown in `FeedState.source`."""
+        ...
+
+    def state(self) -> FeedState:
+        """The feed's current state for `/status`."""
+        ...
+
+    async def run(
+        self, bus: TickBus, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Publish ticks onto `bus` until the data ends or the task is cancelled."""
+        ...
