@@ -16,6 +16,8 @@ from typing import Any, Literal, Mapping
 
 import msgspec
 
+from odted.market.synthetic import SyntheticConfig
+
 
 __all__ = [
     "Config",
@@ -71,7 +73,7 @@ class FeedConfig(Section):
     source: Literal["synthetic", "replay", "upstream"] = "synthetic"
     stale_after_ms: int = 5000
     """Market-time milliseconds without a tick after which the feed is stale (/ready 503)."""
-    synthetic: dict[str, Any] = msgspec.field(default_factory=dict)  # TODO(feed): SyntheticConfig
+    synthetic: SyntheticConfig = msgspec.field(default_factory=SyntheticConfig)
 
 
 class AuthConfig(Section):

@@ -14,10 +14,11 @@ import os
 import signal
 import socket
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import hypercorn.config
 import hypercorn.trio
@@ -27,6 +28,10 @@ from odted import __version__
 from odted.api.app import create_app
 from odted.api.services import Services, StaticTokens
 from odted.config import Config
+from odted.market.bus import TickBus
+from odted.market.calendar import default_calendar
+from odted.market.clock import MarketClock
+from odted.market.synthetic import SyntheticFeed
 from odted.metrics import Registry
 from odted.sdnotify import Notifier
 from odted.store import migrate as migrations
@@ -73,6 +78,36 @@ async def open_store(cfg: Config, *, migrate: bool = True) -> AsyncIterator[Data
                 await trio.to_thread.run_sync(pg.stop)
 
 
+@dataclass
+class Market:
+    """The market data every service shares: the feed, its bus, the clock, the calendar."""
+
+    bus: TickBus
+    clock: MarketClock
+    calendar: Any
+    feed: Any
+
+    def readiness(self, stale_after_ms: int) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            if self.bus.latest is None:
+                return "no tick yet"
+            if self.bus.closed:
+                return "the feed has ended"
+            stale = self.clock.staleness().total_seconds()
+            if stale * 1000 > stale_after_ms:
+                return f"stale: no tick for {stale:.1f} s of market time"
+            return None
+
+        return check
+
+
+def build_feed(cfg: Config, calendar: Any) -> Any:
+    """The tick source `feed.source` names."""
+    if cfg.feed.source == "synthetic":
+        return SyntheticFeed(cfg.feed.synthetic, calendar)
+    raise NotImplementedError(f"feed source {cfg.feed.source!r} is not available yet")
+
+
 def hypercorn_config(cfg: Config) -> hypercorn.config.Config:
     h = hypercorn.config.Config()
     h.bind = [cfg.server.bind]
@@ -96,10 +131,15 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
                 "INSERT INTO daemon_starts (version, host, pid) VALUES ($1, $2, $3) RETURNING id",
                 __version__, socket.gethostname(), os.getpid(),
             )
+            calendar = await trio.to_thread.run_sync(default_calendar)
+            bus = TickBus()
+            market = Market(bus=bus, clock=MarketClock(bus, calendar), calendar=calendar, feed=build_feed(cfg, calendar))
             services = Services(
                 config=cfg, db=db, metrics=Registry(), started_at=started_at,
-                auth=StaticTokens(cfg.auth.static_tokens), version=__version__,
+                auth=StaticTokens(cfg.auth.static_tokens), version=__version__, market=market,
             )
+            services.readiness["market data"] = market.readiness(cfg.feed.stale_after_ms)
+            services.status["feed"] = lambda: market.feed.state()
             shutdown = trio.Event()
             try:
                 await _serve(cfg, services, signals, shutdown, notifier, task_status)
@@ -128,6 +168,8 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
+        if services.market is not None:
+            nursery.start_soon(services.market.feed.run, services.market.bus)
         binds = await nursery.start(serve_http)
         log.info("odted %s serving on %s", services.version, ", ".join(binds))
         notifier.ready(f"serving on {', '.join(binds)}")
