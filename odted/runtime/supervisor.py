@@ -1,0 +1,172 @@
+"""The supervisor: starts, restarts and stops actors, and drives them with ticks.
+
+Every actor runs in the supervisor's nursery under `_supervise`: a crash is logged with
+its traceback and reported (`on_crash`, which records it on the session), and the actor
+is rebuilt from the database after a backoff; more than `max_restarts` crashes within
+`restart_window` seconds fail the session (`on_give_up`) instead of looping.
+
+The engine loop is a pacer on the tick bus: for every tick it calls `offer_tick` on
+every running actor — a plain synchronous loop, no task wake-ups for actors with nothing
+to await (DESIGN.md "What things cost"). At `speed = "max"` it also waits until the tick
+work those calls left (fills to commit, events to publish) is done before taking the
+next tick, so a day run flat out behaves like one run in real time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Awaitable, Callable
+
+import trio
+
+from odted.market.bus import FeedEnded, TickBus
+from odted.market.feed import MAX_SPEED
+from odted.runtime.actor import Actor, ActorStopped
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Supervisor"]
+
+CrashHook = Callable[[str, BaseException, int], Awaitable[None]]
+
+
+class Supervisor:
+    def __init__(
+        self,
+        bus: TickBus,
+        *,
+        max_restarts: int = 5,
+        restart_window: float = 300.0,
+        backoff: tuple[float, float] = (0.2, 10.0),
+        on_crash: CrashHook | None = None,
+        on_give_up: CrashHook | None = None,
+    ) -> None:
+        self._bus = bus
+        self._actors: dict[str, Actor] = {}
+        self._nursery: trio.Nursery | None = None
+        self._max_restarts = max_restarts
+        self._window = restart_window
+        self._backoff = backoff
+        self._on_crash = on_crash
+        self._on_give_up = on_give_up
+        self._work_in_flight = 0
+        self._work_done = trio.lowlevel.ParkingLot()
+        self.crashes = 0
+        self.ticks = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._engine)
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def start(self, key: str, factory: Callable[[], Actor]) -> Actor:
+        """Start a supervised actor; return it once it has loaded its state.
+
+        Raises `ActorStopped` when it cannot be loaded even after the restarts allowed.
+        """
+        assert self._nursery is not None, "the supervisor is not running"
+        existing = self._actors.get(key)
+        if existing is not None and existing.running:
+            return existing
+        actor = await self._nursery.start(self._supervise, key, factory)
+        if actor is None:
+            raise ActorStopped(key)
+        return actor
+
+    def get(self, key: str) -> Actor | None:
+        actor = self._actors.get(key)
+        return actor if actor is not None and actor.running else None
+
+    def __len__(self) -> int:
+        return len(self._actors)
+
+    def actors(self) -> list[Actor]:
+        return list(self._actors.values())
+
+    async def _supervise(self, key: str, factory: Callable[[], Actor], *,
+                         task_status: trio.TaskStatus[Actor | None] = trio.TASK_STATUS_IGNORED) -> None:
+        crashes: deque[float] = deque()
+        reported = False
+        delay = self._backoff[0]
+        while True:
+            actor = factory()
+            actor.tick_work_done = self._tick_work_done
+            started = False
+
+            class _Status:
+                def started(_self, value: Actor | None = None) -> None:
+                    nonlocal started, reported
+                    started = True
+                    self._actors[key] = actor
+                    if not reported:
+                        reported = True
+                        task_status.started(actor)
+
+            try:
+                await actor.run(task_status=_Status())
+                log.info("actor %s finished", key)
+                break
+            except Exception as exc:
+                self.crashes += 1
+                now = trio.current_time()
+                crashes.append(now)
+                while crashes and crashes[0] < now - self._window:
+                    crashes.popleft()
+                log.error("actor %s crashed (%d in %.0fs)", key, len(crashes), self._window, exc_info=exc)
+                if self._on_crash is not None:
+                    with trio.move_on_after(5, shield=True):
+                        await _quietly(self._on_crash(key, exc, len(crashes)))
+                if len(crashes) > self._max_restarts:
+                    log.error("actor %s crashed %d times; giving up", key, len(crashes))
+                    if self._on_give_up is not None:
+                        with trio.move_on_after(5, shield=True):
+                            await _quietly(self._on_give_up(key, exc, len(crashes)))
+                    break
+                await trio.sleep(delay)
+                delay = min(delay * 2, self._backoff[1])
+            finally:
+                if self._actors.get(key) is actor:
+                    del self._actors[key]
+                actor.discard_tick_work()
+        if not reported:
+            task_status.started(None)
+
+    # -- ticks ------------------------------------------------------------------------
+
+    def _tick_work_done(self) -> None:
+        self._work_in_flight -= 1
+        if self._work_in_flight <= 0:
+            self._work_in_flight = 0
+            self._work_done.unpark_all()
+
+    async def _engine(self) -> None:
+        bus = self._bus
+        with bus.pacer() as pacer:
+            seq = bus.latest_seq - 1 if bus.latest is not None else 0
+            while True:
+                try:
+                    tick = await bus.wait_tick_after(seq)
+                except FeedEnded:
+                    pacer.close()
+                    await trio.sleep_forever()
+                self.ticks += 1
+                for actor in list(self._actors.values()):
+                    if actor.offer_tick(tick):
+                        self._work_in_flight += 1
+                seq = tick.seq
+                if bus.speed == MAX_SPEED:
+                    while self._work_in_flight > 0:
+                        await self._work_done.park()
+                pacer.done(seq)
+
+
+async def _quietly(aw: Awaitable[None]) -> None:
+    try:
+        await aw
+    except Exception:
+        log.exception("a supervisor hook failed")

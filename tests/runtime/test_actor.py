@@ -1,0 +1,172 @@
+"""The actor machinery: mailbox, ask deadlines, conflated ticks, supervision."""
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from functools import partial
+
+import pytest
+import trio
+import trio.testing
+
+from odted.domain.chain import OptionQuote, StrikeQuotes, Tick
+from odted.market.bus import TickBus
+from odted.runtime.actor import Actor, ActorBusy, ActorStopped
+from odted.runtime.errors import Refusal
+from odted.runtime.supervisor import Supervisor
+
+T0 = datetime(2025, 1, 15, 14, 30, tzinfo=timezone.utc)
+
+
+def tick(seq: int) -> Tick:
+    q = OptionQuote(Decimal("1.00"), Decimal("1.10"), 0.5)
+    return Tick.build(seq, T0 + timedelta(seconds=seq), Decimal("5950"), Decimal("15"), Decimal("0.005"),
+                      [StrikeQuotes(5950, q, q)])
+
+
+class Recorder(Actor):
+    loads = 0
+
+    def __init__(self, key="a", *, gate: trio.Event | None = None, crash_on: str | None = None,
+                 tick_work: bool = False):
+        super().__init__(key)
+        self.handled: list[str] = []
+        self.ticks: list[int] = []
+        self.worked: list[int] = []
+        self.gate = gate
+        self.crash_on = crash_on
+        self.want_tick_work = tick_work
+
+    async def load(self):
+        type(self).loads += 1
+
+    async def handle(self, message):
+        if message == "refuse":
+            raise Refusal.invalid("nope", "refused")
+        if message == self.crash_on:
+            raise RuntimeError("boom")
+        if self.gate is not None:
+            await self.gate.wait()
+        self.handled.append(message)
+        return f"done {message}"
+
+    def on_tick(self, t):
+        self.ticks.append(t.seq)
+        if self.want_tick_work:
+            async def work():
+                await trio.sleep(0.01)
+                self.worked.append(t.seq)
+            return work
+        return None
+
+
+async def test_ask_returns_the_reply_and_messages_run_one_at_a_time_in_order(nursery):
+    a = Recorder()
+    await nursery.start(a.run)
+    replies = []
+
+    async def ask(m):
+        replies.append(await a.ask(m, timeout=1))
+
+    async with trio.open_nursery() as n:
+        for m in "abc":
+            n.start_soon(ask, m)
+            await trio.testing.wait_all_tasks_blocked()
+    assert a.handled == ["a", "b", "c"]
+    assert sorted(replies) == ["done a", "done b", "done c"]
+
+
+async def test_a_refusal_is_an_answer_and_the_actor_keeps_running(nursery):
+    a = Recorder()
+    await nursery.start(a.run)
+    with pytest.raises(Refusal):
+        await a.ask("refuse", timeout=1)
+    assert await a.ask("x", timeout=1) == "done x"
+
+
+async def test_a_busy_actor_times_out_and_the_abandoned_message_never_runs(nursery, autojump_clock):
+    gate = trio.Event()
+    a = Recorder(gate=gate)
+    await nursery.start(a.run)
+    nursery.start_soon(partial(a.ask, "first", timeout=100))
+    await trio.testing.wait_all_tasks_blocked()
+    with pytest.raises(ActorBusy):
+        await a.ask("second", timeout=0.5)
+    gate.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.handled == ["first"]
+
+
+async def test_a_full_mailbox_is_busy_at_once(nursery):
+    gate = trio.Event()
+    a = Recorder(gate=gate)
+    a.mailbox_size = 1
+    a.__init__(gate=gate)
+    await nursery.start(a.run)
+    nursery.start_soon(partial(a.ask, "running", timeout=100))
+    await trio.testing.wait_all_tasks_blocked()
+    nursery.start_soon(partial(a.ask, "queued", timeout=100))
+    await trio.testing.wait_all_tasks_blocked()
+    with pytest.raises(ActorBusy):
+        await a.ask("overflow", timeout=100)
+    gate.set()
+
+
+async def test_an_idle_actor_takes_ticks_synchronously_and_a_busy_one_only_the_newest(nursery):
+    gate = trio.Event()
+    a = Recorder(gate=gate)
+    await nursery.start(a.run)
+    assert a.offer_tick(tick(1)) is False
+    assert a.ticks == [1]
+    nursery.start_soon(partial(a.ask, "slow", timeout=100))
+    await trio.testing.wait_all_tasks_blocked()
+    for s in (2, 3, 4):
+        a.offer_tick(tick(s))
+    assert a.ticks == [1]
+    gate.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert a.ticks == [1, 4]
+    a.offer_tick(tick(3))
+    assert a.ticks == [1, 4], "an older tick is never processed after a newer one"
+
+
+async def test_supervisor_rebuilds_a_crashed_actor_then_gives_up_after_too_many(nursery, autojump_clock):
+    crashes, gave_up = [], []
+
+    async def on_crash(key, exc, n):
+        crashes.append((key, n))
+
+    async def on_give_up(key, exc, n):
+        gave_up.append(key)
+
+    sup = Supervisor(TickBus(), max_restarts=2, on_crash=on_crash, on_give_up=on_give_up)
+    await nursery.start(sup.run)
+    Recorder.loads = 0
+    a = await sup.start("s1", lambda: Recorder("s1", crash_on="crash"))
+    with pytest.raises(ActorStopped):
+        await a.ask("crash", timeout=1)
+    await trio.sleep(1)
+    b = sup.get("s1")
+    assert b is not None and b is not a and Recorder.loads == 2
+    assert await b.ask("ok", timeout=1) == "done ok"
+    for _ in range(2):
+        with pytest.raises(ActorStopped):
+            await sup.get("s1").ask("crash", timeout=1)
+        await trio.sleep(30)
+    assert [n for _, n in crashes] == [1, 2, 3]
+    assert gave_up == ["s1"]
+    assert sup.get("s1") is None
+
+
+async def test_engine_feeds_every_actor_and_waits_for_tick_work_at_max_speed(nursery):
+    bus = TickBus()
+    bus.set_speed("max")
+    sup = Supervisor(bus)
+    await nursery.start(sup.run)
+    actors = [await sup.start(f"k{i}", lambda i=i: Recorder(f"k{i}", tick_work=True)) for i in range(3)]
+    for s in range(1, 6):
+        bus.publish(tick(s))
+        with trio.fail_after(5):
+            await bus.wait_paced(s)
+        assert all(a.worked[-1] == s for a in actors), "the tick's work is done before the next tick"
+    assert all(a.ticks == [1, 2, 3, 4, 5] for a in actors)

@@ -1,0 +1,51 @@
+"""Group commit against the real database: batching, isolation, results."""
+
+import pytest
+import trio
+import trio.testing
+
+from odted.store.committer import Committer
+
+
+async def test_concurrent_units_share_transactions_and_each_gets_its_result(db, nursery):
+    await db.fetchval("CREATE TABLE g (x int PRIMARY KEY)")
+    c = Committer(db)
+    await nursery.start(c.run)
+    results = {}
+
+    async def write(i):
+        async def unit(conn):
+            await conn.execute("INSERT INTO g VALUES ($1)", i)
+            return i * 10
+        results[i] = await c.commit(unit)
+
+    async with trio.open_nursery() as n:
+        for i in range(200):
+            n.start_soon(write, i)
+    assert results == {i: i * 10 for i in range(200)}
+    assert await db.fetchval("SELECT count(*) FROM g") == 200
+    assert c.batches < 200 and c.largest_batch > 1
+
+
+async def test_a_failing_unit_fails_alone_and_the_rest_commit(db, nursery):
+    await db.fetchval("CREATE TABLE h (x int PRIMARY KEY)")
+    await db.fetchval("INSERT INTO h VALUES (7) RETURNING x")
+    c = Committer(db)
+    await nursery.start(c.run)
+    outcomes = {}
+
+    async def write(i):
+        async def unit(conn):
+            await conn.execute("INSERT INTO h VALUES ($1)", i)
+        try:
+            await c.commit(unit)
+            outcomes[i] = "ok"
+        except Exception as e:
+            outcomes[i] = type(e).__name__
+
+    async with trio.open_nursery() as n:
+        for i in range(5, 10):
+            n.start_soon(write, i)
+    assert outcomes[7] == "UniqueViolationError"
+    assert [outcomes[i] for i in (5, 6, 8, 9)] == ["ok"] * 4
+    assert await db.fetchval("SELECT count(*) FROM h") == 5
