@@ -1,0 +1,93 @@
+"""Combo pricing: the natural sides and the snapped net mid of an order's legs.
+
+Spec: api-walkthrough 6.1 "What happened" (the combo's net execution price is the net
+mid, snapped to the SPX tick, rounded one tick toward the market maker when the net
+spread is an odd number of ticks; a single-leg market order fills at the natural price,
+ask for a buy, bid for a sell), 8.3 (the reference price of an option or combo is the
+mid). DESIGN.md "Fills".
+
+For legs with sign `+1` (buy) / `-1` (sell) and ratio `r` (quantity over the order's
+units), per unit of the structure:
+
+    ask_side = sum(r * ask for buys) - sum(r * bid for sells)   # what buying it costs
+    bid_side = sum(r * bid for buys) - sum(r * ask for sells)   # what selling it pays
+    mid      = snap_mid((ask_side + bid_side) / 2)
+
+All three are signed, debit positive: a credit put vertical has negative sides. Snapping
+(`ticks.snap_mid`) rounds ties up, toward the market maker, for debits and credits
+alike (up means a bigger debit or a smaller credit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import msgspec
+
+from odted.domain.chain import OptionQuote, Tick
+from odted.domain.orders import TicketLeg
+from odted.domain.ticks import snap_mid
+
+__all__ = ["ComboQuote", "leg_quotes", "quote_combo", "combo_from_quotes"]
+
+_HALF = Decimal("0.5")
+
+
+class ComboQuote(msgspec.Struct, frozen=True, gc=False):
+    """A structure's signed natural sides and snapped mid, with the leg quotes used."""
+
+    ask_side: Decimal
+    bid_side: Decimal
+    mid: Decimal
+    quotes: tuple[OptionQuote, ...]
+
+    @property
+    def raw_mid(self) -> Decimal:
+        return (self.ask_side + self.bid_side) * _HALF
+
+    def natural(self, sign: int) -> Decimal:
+        """The natural price of a single leg: the ask to buy, the bid (negated) to sell."""
+        return self.ask_side if sign > 0 else self.bid_side
+
+
+def leg_quotes(legs: Sequence[TicketLeg], tick: Tick) -> tuple[OptionQuote, ...] | int:
+    """The quote of every leg in `tick`, or the index of the first leg without one."""
+    out = []
+    for leg in legs:
+        q = None if leg.strike is None else tick.quote(leg.strike, leg.instrument.right)
+        if q is None:
+            return leg.index
+        out.append(q)
+    return tuple(out)
+
+
+def combo_from_quotes(legs: Sequence[TicketLeg], quotes: tuple[OptionQuote, ...]) -> ComboQuote:
+    """The combo quote of `legs` from their leg quotes (same order)."""
+    ask_side = Decimal(0)
+    bid_side = Decimal(0)
+    for leg, q in zip(legs, quotes):
+        r = leg.ratio
+        if leg.sign > 0:
+            if r == 1:
+                ask_side += q.ask
+                bid_side += q.bid
+            else:
+                ask_side += q.ask * r
+                bid_side += q.bid * r
+        elif r == 1:
+            ask_side -= q.bid
+            bid_side -= q.ask
+        else:
+            ask_side -= q.bid * r
+            bid_side -= q.ask * r
+    mid = snap_mid((ask_side + bid_side) * _HALF, len(legs))
+    return ComboQuote(ask_side=ask_side, bid_side=bid_side, mid=mid, quotes=quotes)
+
+
+def quote_combo(legs: Sequence[TicketLeg], tick: Tick) -> ComboQuote | None:
+    """The combo quote of `legs` in `tick`, or None when a leg has no quote."""
+    quotes = leg_quotes(legs, tick)
+    if isinstance(quotes, int):
+        return None
+    return combo_from_quotes(legs, quotes)
