@@ -10,6 +10,7 @@ or bisect on dates, no pandas on the hot path, and the object is immutable.
 from __future__ import annotations
 
 import functools
+import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
@@ -85,7 +86,11 @@ class TradingCalendar:
         """Build from `exchange_calendars` (slow: about 0.7 s with its imports)."""
         import exchange_calendars
 
-        cal = exchange_calendars.get_calendar(exchange, start=first_day.isoformat(), end=last_day.isoformat())
+        with warnings.catch_warnings():
+            # exchange_calendars 4.13 reads `Series.values` of tz-aware columns, which
+            # pandas 3.1 deprecates; the values it reads are the UTC instants either way.
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            cal = exchange_calendars.get_calendar(exchange, start=first_day.isoformat(), end=last_day.isoformat())
         schedule = cal.schedule
         sessions = []
         for day, opens, closes in zip(

@@ -180,6 +180,11 @@ class SyntheticDay:
         vol = float(config.vix) / 100.0 * config.volatility_scale
         steps = max(n - 1, 1)
         inc = config.drift / steps - 0.5 * vol * vol * dt_year + vol * math.sqrt(dt_year) * z_spx
+        if vol > 0:
+            # The underlying moves every second: a move too small to change the cents
+            # becomes two cents in its own direction (about 4% of seconds at VIX 16).
+            floor = 0.02 / float(config.spx_open)
+            inc = np.where(np.abs(inc) < floor, np.copysign(floor, inc), inc)
         inc[0] = 0.0
         for jump in config.jumps:
             j = _seconds_between(session.open_utc, ny_datetime(session.date, jump.time))
@@ -200,9 +205,9 @@ class SyntheticDay:
         self._vix_cents[0] = int(config.vix * 100)
         seconds_left = (n - 1 - np.arange(n)).astype(np.float64)
         self._atm_vol = self._vix_cents / 10_000.0
-        # Pricing never sees zero time: half a second left at the close is intrinsic
-        # value to within a fraction of a cent.
-        self._years_left = np.maximum(seconds_left, 0.5) / TRADING_SECONDS_PER_YEAR
+        # At the close the chain is worth its intrinsic value (what settlement pays);
+        # pricing never divides by zero time, a picosecond-year is intrinsic to 1e-3.
+        self._years_left = np.maximum(seconds_left / TRADING_SECONDS_PER_YEAR, 1e-12)
         em = self._atm_vol * np.sqrt(seconds_left / TRADING_SECONDS_PER_YEAR)
         self._em_bp = np.rint(em * 10_000.0).astype(np.int64)
 
