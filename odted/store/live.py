@@ -1,0 +1,251 @@
+"""Live simulations in PostgreSQL: the rows an actor writes and the state it rebuilds from.
+
+Every function here takes an asyncpg connection and runs inside the caller's unit of
+work (`Committer.commit` or `Database.run`), so an order, its transactions, its event and
+its idempotency record commit together or not at all. Documents are bytes encoded by
+the caller with msgspec (JSON), stored as `jsonb`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Iterable, Sequence
+from uuid import UUID
+
+from odted.store.db import Conn
+
+__all__ = [
+    "SimulationRow",
+    "StoredState",
+    "insert_simulation",
+    "load_state",
+    "open_simulation_ids",
+    "insert_order",
+    "update_order",
+    "insert_transactions",
+    "insert_event",
+    "events_after",
+    "put_idempotency",
+    "get_idempotency",
+    "insert_history",
+    "history",
+    "settle_simulation",
+    "set_status",
+    "record_crash",
+    "active_live_simulation",
+    "delete_simulation",
+]
+
+_SIM_COLUMNS = """
+    id, user_id, account_id, date, starting_capital, description, status, start_time,
+    end_time, created_at, settled_at, closing_balance, traded, crashes, last_crash, last_event_id
+"""
+
+
+@dataclass(frozen=True)
+class SimulationRow:
+    id: UUID
+    user_id: UUID
+    account_id: UUID | None
+    date: date
+    starting_capital: Decimal
+    description: str | None
+    status: str
+    start_time: datetime
+    end_time: datetime
+    created_at: datetime
+    settled_at: datetime | None
+    closing_balance: Decimal | None
+    traded: bool
+    crashes: int
+    last_crash: str | None
+    last_event_id: int
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """Everything an actor needs to rebuild one simulation."""
+
+    simulation: SimulationRow
+    orders: list[bytes]  # order documents, in placement order
+    transactions: list[bytes]  # transaction documents, in commit order
+    idempotency: list[tuple[str, str, int, bytes]]  # (key, request hash, status, body)
+
+
+def _sim(row: Any) -> SimulationRow:
+    return SimulationRow(**dict(row))
+
+
+async def insert_simulation(conn: Conn, sim: SimulationRow) -> None:
+    await conn.execute(
+        f"INSERT INTO simulations ({_SIM_COLUMNS}) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        sim.id, sim.user_id, sim.account_id, sim.date, sim.starting_capital, sim.description, sim.status,
+        sim.start_time, sim.end_time, sim.created_at, sim.settled_at, sim.closing_balance, sim.traded,
+        sim.crashes, sim.last_crash, sim.last_event_id,
+    )
+
+
+async def load_simulation(conn: Conn, sim_id: UUID) -> SimulationRow | None:
+    row = await conn.fetchrow(f"SELECT {_SIM_COLUMNS} FROM simulations WHERE id = $1", sim_id)
+    return None if row is None else _sim(row)
+
+
+async def load_state(conn: Conn, sim_id: UUID) -> StoredState | None:
+    sim = await load_simulation(conn, sim_id)
+    if sim is None:
+        return None
+    orders = await conn.fetch("SELECT doc::text FROM orders WHERE simulation_id = $1 ORDER BY seq", sim_id)
+    txs = await conn.fetch("SELECT doc::text FROM transactions WHERE simulation_id = $1 ORDER BY seq", sim_id)
+    keys = await conn.fetch(
+        "SELECT key, request_hash, status, body FROM idempotency_keys WHERE simulation_id = $1", sim_id
+    )
+    return StoredState(
+        simulation=sim,
+        orders=[r[0].encode() for r in orders],
+        transactions=[r[0].encode() for r in txs],
+        idempotency=[(r["key"], r["request_hash"], r["status"], bytes(r["body"])) for r in keys],
+    )
+
+
+async def open_simulation_ids(conn: Conn) -> list[UUID]:
+    return [r[0] for r in await conn.fetch("SELECT id FROM simulations WHERE status = 'open' ORDER BY created_at")]
+
+
+async def active_live_simulation(conn: Conn, user_id: UUID) -> SimulationRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_SIM_COLUMNS} FROM simulations WHERE user_id = $1 AND account_id IS NULL AND status = 'open'",
+        user_id,
+    )
+    return None if row is None else _sim(row)
+
+
+async def insert_order(conn: Conn, sim_id: UUID, seq: int, order_id: UUID, status: str,
+                       created_at: datetime, doc: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO orders (id, simulation_id, seq, status, created_at, updated_at, doc) "
+        "VALUES ($1, $2, $3, $4, $5, $5, $6::jsonb)",
+        order_id, sim_id, seq, status, created_at, doc.decode(),
+    )
+    await conn.execute("UPDATE simulations SET traded = true WHERE id = $1 AND NOT traded", sim_id)
+
+
+async def update_order(conn: Conn, order_id: UUID, status: str, updated_at: datetime, doc: bytes,
+                       *, expect_status: str | None = "pending") -> None:
+    """Replace an order's document; with `expect_status`, only from that status."""
+    if expect_status is None:
+        result = await conn.execute(
+            "UPDATE orders SET status = $2, updated_at = $3, doc = $4::jsonb WHERE id = $1",
+            order_id, status, updated_at, doc.decode(),
+        )
+    else:
+        result = await conn.execute(
+            "UPDATE orders SET status = $2, updated_at = $3, doc = $4::jsonb WHERE id = $1 AND status = $5",
+            order_id, status, updated_at, doc.decode(), expect_status,
+        )
+    if result != "UPDATE 1":
+        raise StaleWrite(f"order {order_id} is not {expect_status} in the database")
+
+
+class StaleWrite(Exception):
+    """The database disagrees with the actor's memory: a bug or a second writer."""
+
+
+async def insert_transactions(conn: Conn, sim_id: UUID, first_seq: int,
+                              rows: Sequence[tuple[UUID, UUID | None, datetime, bytes]]) -> None:
+    """Insert (id, order id, ts, document) rows with seq first_seq, first_seq+1, ..."""
+    if not rows:
+        return
+    await conn.executemany(
+        "INSERT INTO transactions (id, simulation_id, seq, order_id, ts, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        [(tid, sim_id, first_seq + i, oid, ts, doc.decode()) for i, (tid, oid, ts, doc) in enumerate(rows)],
+    )
+
+
+async def insert_event(conn: Conn, sim_id: UUID, event_id: int, type_: str, payload: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO simulation_events (simulation_id, id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
+        sim_id, event_id, type_, payload.decode(),
+    )
+    await conn.execute("UPDATE simulations SET last_event_id = $2 WHERE id = $1", sim_id, event_id)
+
+
+async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_000) -> list[tuple[int, str, bytes]]:
+    rows = await conn.fetch(
+        "SELECT id, type, payload::text FROM simulation_events WHERE simulation_id = $1 AND id > $2 "
+        "ORDER BY id LIMIT $3",
+        sim_id, after_id, limit,
+    )
+    return [(r[0], r[1], r[2].encode()) for r in rows]
+
+
+async def put_idempotency(conn: Conn, user_id: UUID, key: str, request_hash: str, status: int, body: bytes,
+                          sim_id: UUID | None) -> None:
+    await conn.execute(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, simulation_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        user_id, key, request_hash, status, body, sim_id,
+    )
+
+
+async def get_idempotency(conn: Conn, user_id: UUID, key: str, retention_seconds: float) -> tuple[str, int, bytes] | None:
+    row = await conn.fetchrow(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2 "
+        "AND created_at > now() - make_interval(secs => $3)",
+        user_id, key, retention_seconds,
+    )
+    return None if row is None else (row[0], row[1], bytes(row[2]))
+
+
+async def insert_history(conn: Conn, rows: Iterable[tuple[UUID, datetime, bytes]]) -> None:
+    await conn.executemany(
+        "INSERT INTO simulation_history (simulation_id, ts, doc) VALUES ($1, $2, $3::jsonb) "
+        "ON CONFLICT (simulation_id, ts) DO UPDATE SET doc = EXCLUDED.doc",
+        [(sid, ts, doc.decode()) for sid, ts, doc in rows],
+    )
+
+
+async def history(conn: Conn, sim_id: UUID, interval: int = 1) -> list[bytes]:
+    if interval <= 1:
+        rows = await conn.fetch(
+            "SELECT doc::text FROM simulation_history WHERE simulation_id = $1 ORDER BY ts", sim_id
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT doc::text FROM simulation_history WHERE simulation_id = $1 "
+            "AND (extract(epoch FROM ts)::bigint % $2) = 0 ORDER BY ts",
+            sim_id, interval,
+        )
+    return [r[0].encode() for r in rows]
+
+
+async def settle_simulation(conn: Conn, sim_id: UUID, settled_at: datetime, closing_balance: Decimal) -> None:
+    await conn.execute(
+        "UPDATE simulations SET status = 'settled', settled_at = $2, closing_balance = $3 "
+        "WHERE id = $1 AND status = 'open'",
+        sim_id, settled_at, closing_balance,
+    )
+    await conn.execute(
+        "UPDATE accounts SET cash_balance = $2, updated_at = now() "
+        "WHERE id = (SELECT account_id FROM simulations WHERE id = $1)",
+        sim_id, closing_balance,
+    )
+
+
+async def set_status(conn: Conn, sim_id: UUID, status: str, *, from_status: str = "open") -> bool:
+    result = await conn.execute(
+        "UPDATE simulations SET status = $2 WHERE id = $1 AND status = $3", sim_id, status, from_status
+    )
+    return result == "UPDATE 1"
+
+
+async def record_crash(conn: Conn, sim_id: UUID, message: str) -> None:
+    await conn.execute(
+        "UPDATE simulations SET crashes = crashes + 1, last_crash = $2 WHERE id = $1", sim_id, message[:2000]
+    )
+
+
+async def delete_simulation(conn: Conn, sim_id: UUID) -> None:
+    await conn.execute("DELETE FROM simulations WHERE id = $1", sim_id)
