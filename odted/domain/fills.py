@@ -127,7 +127,7 @@ def decide(ticket: Ticket, combo: ComboQuote, slippage: Decimal) -> Fill | None:
         net = m + slippage
         execution = ticket.trigger
     else:  # market: one leg, the natural price, no slippage
-        net = combo.natural(ticket.legs[0].sign)
+        net = combo.natural
         execution = net
         slippage = ZERO
     if net < 0 and ticket.all_buys:
@@ -174,7 +174,7 @@ def projected_net(ticket: Ticket, slippage: Decimal, combo: ComboQuote | None = 
         net = ticket.trigger + slippage
         return min(net, ZERO) if ticket.all_sells else net
     assert combo is not None
-    return combo.natural(ticket.legs[0].sign)
+    return combo.natural
 
 
 def split_leg_prices(

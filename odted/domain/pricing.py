@@ -46,9 +46,13 @@ class ComboQuote(msgspec.Struct, frozen=True, gc=False):
     def raw_mid(self) -> Decimal:
         return (self.ask_side + self.bid_side) * _HALF
 
-    def natural(self, sign: int) -> Decimal:
-        """The natural price of a single leg: the ask to buy, the bid (negated) to sell."""
-        return self.ask_side if sign > 0 else self.bid_side
+    @property
+    def natural(self) -> Decimal:
+        """The natural price of taking the structure as its legs say: the ask side.
+
+        For a single buy that is the ask; for a single sell it is minus the bid (a
+        credit of the bid), since the signed structure is always the one bought."""
+        return self.ask_side
 
 
 def leg_quotes(legs: Sequence[TicketLeg], tick: Tick) -> tuple[OptionQuote, ...] | int:
