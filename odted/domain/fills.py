@@ -35,8 +35,9 @@ Leg prices. Each leg gets one transaction at a per-contract price (option price 
 on the $0.01 grid, and the signed values add up exactly to `fill_price x 100 x units`.
 Every leg starts at its own mid; the remainder (the half-tick snap plus slippage, at most
 a few dollars) goes to one leg whose ratio is 1 and whose price it raises, else to any
-leg it keeps non-negative; a ratio structure with no such leg is solved exactly over the
-integers (`_split`). A single leg is simply the fill price x 100.
+leg it keeps non-negative, else it is spread over several legs; a residue that no ratio
+divides is solved exactly over the integers (`_split`). A single leg is simply the fill
+price x 100.
 
 `decide` is the one fill function. `fill_on_tick` (live: does it fill on this tick?) and
 `first_fill` (replay: the first tick of a sequence at which it fills) are built on it.
@@ -215,7 +216,19 @@ def _split(coef: list[int], base: list[int], target: int) -> list[int]:
         if rest % coef[j] == 0 and p[j] + rest // coef[j] >= 0:
             p[j] += rest // coef[j]
             return p
-    # The general case: a Bezout solution, then repairs that keep the sum.
+    # No single leg can take it: spread it, each leg taking whole multiples of its
+    # ratio as far as its price allows (lowering prices to zero at most).
+    for j in order:
+        c = coef[j]
+        d = abs(rest) // abs(c) * (1 if rest * c > 0 else -1)
+        if p[j] + d < 0:
+            d = -p[j]
+        p[j] += d
+        rest -= c * d
+        if not rest:
+            return p
+    # What remains is a residue no ratio divides: a Bezout solution, then repairs that
+    # keep the sum.
     bez = _bezout([abs(c) for c in coef])
     for i in range(n):
         p[i] += (1 if coef[i] > 0 else -1) * bez[i] * rest

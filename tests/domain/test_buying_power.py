@@ -157,3 +157,36 @@ def test_an_order_is_accepted_only_if_it_leaves_buying_power_non_negative(capita
         assert a.buying_power_effect.new_buying_power_effect == "None"
     else:
         assert isinstance(a, OrderDenied) and a.code == "insufficient_buying_power"
+
+
+def test_a_fill_that_would_overdraw_buying_power_is_rejected_with_a_reason():
+    from uuid import UUID
+
+    from domain_helpers import spec_tick
+
+    from odted.domain.fees import FeeSchedule
+    from odted.domain.fills import fill_on_tick
+    from odted.domain.lifecycle import place_order, reject_order
+    from odted.domain.validation import recheck_fill
+
+    bk = book("5000")
+    fill_now(request("market", leg(5880, "P", BTO)), bk)  # long 5880 put, 1.20 + fees
+    # A pending short 5900 put is a credit spread against the long put: 2000 margin.
+    short = assess(request("limit", leg(5900, "P", STO), price="2.50", price_effect="credit"), bk=bk)
+    assert isinstance(short, Assessment) and short.reservation.amount == D("2000") - D("250") + D("1.72")
+    oid = UUID(int=11)
+    order = place_order(short, order_id=oid, ts=spec_tick().ts, fees=FeeSchedule.default()).order
+    bk.reserve(oid, short.reservation)
+    # The long put is sold before the short fills: the short would now be naked.
+    fill_now(request("market", leg(5880, "P", "sell to close")), bk)
+    rally = spec_tick(seq=2)
+    rally = type(rally).build(
+        seq=2, ts=rally.ts, spx=rally.spx, vix=rally.vix, spx_expected_move=rally.spx_expected_move,
+        chain=[s if s.strike != 5900 else type(s)(s.strike, s.call, type(s.put)(D("2.50"), D("2.70"), 0.2)) for s in rally.chain],
+    )
+    fill = fill_on_tick(short.ticket, rally, D(0))
+    assert fill is not None
+    denied = recheck_fill(short.ticket, fill, book=bk, fees=FeeSchedule.default(), order_id=oid)
+    assert denied is not None and denied.code == "insufficient_buying_power"
+    rejected = reject_order(order, denied, ts=rally.ts)
+    assert rejected.status == "rejected" and rejected.rejection_reason.startswith("insufficient_buying_power: ")
