@@ -54,6 +54,7 @@ class Supervisor:
         self._work_done = trio.lowlevel.ParkingLot()
         self.crashes = 0
         self.ticks = 0
+        self.processed_seq = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -138,6 +139,11 @@ class Supervisor:
 
     # -- ticks ------------------------------------------------------------------------
 
+    async def wait_tick_done(self, seq: int) -> None:
+        """Wait until every actor has taken tick `seq` and finished the work it left."""
+        while self.processed_seq < seq or self._work_in_flight > 0:
+            await self._work_done.park()
+
     def _tick_work_done(self) -> None:
         self._work_in_flight -= 1
         if self._work_in_flight <= 0:
@@ -159,6 +165,8 @@ class Supervisor:
                     if actor.offer_tick(tick):
                         self._work_in_flight += 1
                 seq = tick.seq
+                self.processed_seq = seq
+                self._work_done.unpark_all()
                 if bus.speed == MAX_SPEED:
                     while self._work_in_flight > 0:
                         await self._work_done.park()

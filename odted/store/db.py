@@ -33,12 +33,17 @@ __all__ = [
     "Conn",
     "Database",
     "DatabaseUnavailable",
+    "UniqueViolation",
     "ensure_database_exists",
     "open_bridge",
     "open_database",
 ]
 
 Conn = asyncpg.Connection
+
+
+UniqueViolation = asyncpg.UniqueViolationError
+"""A unique constraint refused a write (its `constraint_name` says which)."""
 
 
 class DatabaseUnavailable(Exception):

@@ -1,0 +1,64 @@
+"""Per-second financial history, written in batches.
+
+Actors hand a history row to the writer whenever a simulation's financials change from
+one second to the next (a step function: a second with no change writes nothing, and
+reads fill the gaps forward). The writer flushes everything gathered once a second (or
+when `max_rows` are waiting) in one `executemany`, off the actors' path. History is
+derived data: after a crash the seconds not yet flushed are rewritten from the next
+change on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import trio
+
+from odted.store import live as repo
+from odted.store.db import Database, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HistoryWriter"]
+
+
+class HistoryWriter:
+    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 50_000) -> None:
+        self._db = db
+        self._interval = interval
+        self._max_rows = max_rows
+        self._rows: list[tuple[UUID, datetime, bytes]] = []
+        self._wake = trio.Event()
+        self.written = 0
+        self.dropped = 0
+
+    def add(self, sim_id: UUID, ts: datetime, doc: bytes) -> None:
+        self._rows.append((sim_id, ts, doc))
+        if len(self._rows) >= self._max_rows:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
+        try:
+            await self._db.run(repo.insert_history, rows)
+            self.written += len(rows)
+        except DatabaseUnavailable:
+            # Keep the newest rows for the next try, bounded: history is derived data.
+            self._rows = (rows + self._rows)[-self._max_rows * 4:]
+            self.dropped += max(0, len(rows) + len(self._rows) - self._max_rows * 4)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            while True:
+                with trio.move_on_after(self._interval):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                await self.flush()
+        finally:
+            with trio.move_on_after(5, shield=True):
+                await self.flush()
