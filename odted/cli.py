@@ -3,6 +3,9 @@
     odted serve [--config FILE] [--bind HOST:PORT] [--state-dir DIR]
     odted db migrate [--config FILE] [--state-dir DIR]
     odted db status  [--config FILE] [--state-dir DIR]
+    odted users add EMAIL [--password-stdin] [--config FILE] [--state-dir DIR]
+    odted users list  [--config FILE] [--state-dir DIR]
+    odted users token EMAIL [--config FILE] [--state-dir DIR]
     odted --version
 
 Bad usage or a bad config exits 2 with a one-line reason on stderr.
@@ -48,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
     for name, text in (("migrate", "apply pending migrations"), ("status", "list migrations and when applied")):
         _common(db_sub.add_parser(name, help=text))
+
+    users = sub.add_parser("users", help="accounts of people (for hosts without mail)")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", parser_class=_Parser)
+    add = users_sub.add_parser("add", help="create an account (passwordless unless --password-stdin)")
+    _common(add)
+    add.add_argument("email", metavar="EMAIL")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _common(users_sub.add_parser("list", help="list the accounts"))
+    token = users_sub.add_parser("token", help="mint a token for an account and print it")
+    _common(token)
+    token.add_argument("email", metavar="EMAIL")
     return parser
 
 
@@ -65,7 +79,8 @@ def load(args: argparse.Namespace) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None or (args.command == "db" and args.db_command is None):
+    if args.command is None or (args.command == "db" and args.db_command is None) or (
+            args.command == "users" and args.users_command is None):
         parser.error("a command is required")
     try:
         cfg = load(args)
@@ -84,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             trio.run(daemon.run, cfg)
             return 0
+        if args.command == "users":
+            password = _read_password() if getattr(args, "password_stdin", False) else None
+            return trio.run(_users_command, cfg, args, password)
         return trio.run(_db_command, cfg, args.db_command)
     except EmbeddedPostgresError as e:
         print(f"odted: database: {e}", file=sys.stderr)
@@ -102,6 +120,36 @@ async def _db_command(cfg: Config, action: str) -> int:
             for s in await migrate.status(db):
                 when = s.applied_at.isoformat() if s.applied_at else "pending"
                 print(f"{s.version:04d}_{s.name}  {when}")
+    return 0
+
+
+def _read_password() -> str:
+    """Standard input, less one trailing newline."""
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
+
+
+async def _users_command(cfg: Config, args: argparse.Namespace, password: str | None) -> int:
+    from odted.api.errors import ApiError
+    from odted.api.ratelimit import RateLimits
+    from odted.api.users import Users
+    from odted.daemon import open_store
+
+    async with open_store(cfg) as db:
+        users = Users.build(cfg, db, RateLimits(cfg.ratelimit))
+        try:
+            if args.users_command == "add":
+                row = await users.add(args.email, password)
+                print(f"{row.id}  {row.email}")
+            elif args.users_command == "token":
+                print(await users.mint_token(args.email))
+            else:
+                for row in await users.all():
+                    kind = "password" if row.has_password else "passwordless"
+                    print(f"{row.id}  {row.email}  {kind}  {row.created_at.isoformat()}")
+        except ApiError as e:
+            print(f"odted: {e.code}: {e.message}", file=sys.stderr)
+            return 1
     return 0
 
 

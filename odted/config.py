@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -78,7 +79,54 @@ class FeedConfig(Section):
 
 class AuthConfig(Section):
     static_tokens: list[str] = msgspec.field(default_factory=list)
-    """Tokens accepted without a user (operator use); prefer real users."""
+    """Operator tokens: each acts as the account operator@localhost (created at start)."""
+    token_cache_seconds: float = 5.0
+    """Seconds a checked token is remembered in process; a logout elsewhere lands within this."""
+    password_min_length: int = 10
+    """Fewest characters a password may have."""
+
+    def __post_init__(self) -> None:
+        if self.token_cache_seconds < 0 or self.password_min_length < 1:
+            raise ValueError("token_cache_seconds must be >= 0 and password_min_length >= 1")
+
+
+class UsersConfig(Section):
+    default_slippage: Decimal = Decimal("0.05")
+    """Per-share slippage of a user who has not set one (a non-negative multiple of 0.05)."""
+
+    def __post_init__(self) -> None:
+        if not self.default_slippage.is_finite() or self.default_slippage < 0 or self.default_slippage % Decimal("0.05"):
+            raise ValueError("default_slippage must be a non-negative multiple of 0.05")
+
+
+class MailConfig(Section):
+    transport: Literal["outbox", "smtp"] = "outbox"
+    """"outbox": one .eml file per message under <state.dir>/outbox; "smtp": the server below."""
+    from_address: str = "odted@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    """Empty: no login."""
+    smtp_password: str = ""
+    smtp_timeout: float = 10.0
+
+
+class RateLimitConfig(Section):
+    user_capacity: int = 600
+    """Credits a user's bucket holds; a request costs its route's cost (1 by default)."""
+    user_refill_per_second: float = 10.0
+    client_capacity: int = 60
+    """Credits per client address for requests without a token (/auth/*)."""
+    client_refill_per_second: float = 1.0
+    login_failures: int = 10
+    """Failed password or code submissions allowed per email per login_failure_window."""
+    login_failure_window: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if min(self.user_capacity, self.user_refill_per_second, self.client_capacity,
+               self.client_refill_per_second, self.login_failures, self.login_failure_window) <= 0:
+            raise ValueError("every rate limit must be positive")
 
 
 class Config(Section):
@@ -88,6 +136,9 @@ class Config(Section):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    users: UsersConfig = msgspec.field(default_factory=UsersConfig)
+    mail: MailConfig = msgspec.field(default_factory=MailConfig)
+    ratelimit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
 
     @property
     def state_dir(self) -> Path:

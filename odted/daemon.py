@@ -26,7 +26,9 @@ import trio
 
 from odted import __version__
 from odted.api.app import create_app
-from odted.api.services import Services, StaticTokens
+from odted.api.ratelimit import RateLimits
+from odted.api.services import Services
+from odted.api.users import Users
 from odted.config import Config
 from odted.market.bus import TickBus
 from odted.market.calendar import default_calendar
@@ -134,9 +136,12 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
             calendar = await trio.to_thread.run_sync(default_calendar)
             bus = TickBus()
             market = Market(bus=bus, clock=MarketClock(bus, calendar), calendar=calendar, feed=build_feed(cfg, calendar))
+            limits = RateLimits(cfg.ratelimit)
+            users = Users.build(cfg, db, limits)
+            await users.add_operator_tokens(cfg.auth.static_tokens)
             services = Services(
                 config=cfg, db=db, metrics=Registry(), started_at=started_at,
-                auth=StaticTokens(cfg.auth.static_tokens), version=__version__, market=market,
+                auth=users.authenticator, version=__version__, market=market, ratelimits=limits, users=users,
             )
             services.readiness["market data"] = market.readiness(cfg.feed.stale_after_ms)
             services.status["feed"] = lambda: market.feed.state()

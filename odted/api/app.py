@@ -2,7 +2,7 @@
 
 Middleware here, once for every route: the request id (`X-Request-ID`, echoed when the
 client sent one, else generated; it appears in the log lines of the request), auth for
-routes that require it, the error shapes of DESIGN.md, and request metrics. A handler
+routes that require it, rate limits (`odted.api.ratelimit`, by each route's `cost`), the error shapes of DESIGN.md, and request metrics. A handler
 raises `ApiError` to refuse; `DatabaseUnavailable` becomes `503 database_unavailable`;
 anything else is a bug: logged with its traceback, answered `500 internal_error`.
 """
@@ -22,6 +22,7 @@ from odted.api.errors import ApiError, render_error
 from odted.api.routes import Api, RouteInfo
 from odted.api.services import Services
 from odted.logs import request_id
+from odted.runtime.errors import Refusal
 from odted.store.db import DatabaseUnavailable
 
 __all__ = ["create_app"]
@@ -66,8 +67,11 @@ def create_app(services: Services) -> QuartTrio:
             token = _token_from(request.headers.get("Authorization", ""))
             principal = await services.auth.authenticate(token) if token else None
             if principal is None and info.auth:
+                services.ratelimits.charge(None, request.remote_addr, 1)  # guessing tokens is not free
                 raise ApiError(401, "unauthorized", "a valid token is required in the Authorization header")
             g.principal = principal
+        if info is not None:
+            services.ratelimits.charge(g.principal, request.remote_addr, info.cost)
 
     @app.after_request
     async def _finish(response: Response) -> Response:
@@ -99,6 +103,11 @@ def create_app(services: Services) -> QuartTrio:
     async def _api_error(err: ApiError) -> Response:
         return _error_response(err)
 
+    @app.errorhandler(Refusal)
+    async def _refused(err: Refusal) -> Response:
+        headers = {"Retry-After": "1"} if err.status == 503 else None
+        return _error_response(ApiError(err.status, err.code, err.message, err.details, headers))
+
     @app.errorhandler(DatabaseUnavailable)
     async def _db_down(err: DatabaseUnavailable) -> Response:
         log.warning("database unavailable: %s", err)
@@ -120,9 +129,11 @@ def create_app(services: Services) -> QuartTrio:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error_response(ApiError(500, "internal_error", "an internal error occurred; it has been logged"))
 
-    from odted.api import system
+    from odted.api import auth, system, user
 
     system.register(api, services)
+    auth.register(api, services)
+    user.register(api, services)
     return app
 
 

@@ -5,6 +5,12 @@ Route modules call `api.route(...)` as a decorator:
 
     @api.route("GET", "/health", response=Health, auth=False, summary="Liveness")
     async def health() -> Response: ...
+
+`cost` is what a request takes from its rate-limit bucket (`odted.api.ratelimit`): the
+user's for a route that takes a token, else the client address's. It defaults to 1 for
+routes that take a token and to 0 (free: health, metrics, the OpenAPI document) for
+those that do not; a public route that must be limited per address, or a heavier read,
+says so: `@api.route("GET", "/market-data/strikes/<day>", ..., cost=5)`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class RouteInfo:
     query: tuple[tuple[str, Any, str], ...] = ()  # (name, type, description)
     content_type: str = "application/json"
     tags: tuple[str, ...] = ()
+    cost: int = 1  # rate-limit credits a request takes; 0: free
 
 
 @dataclass
@@ -49,9 +56,12 @@ class Api:
     def route(self, method: str, path: str, *, summary: str, request: Any = None, response: Any = None,
               status: int = 200, auth: bool = True, auth_optional: bool = False,
               errors: tuple[int, ...] = (), query: tuple[tuple[str, Any, str], ...] = (),
-              content_type: str = "application/json", tags: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+              content_type: str = "application/json", tags: tuple[str, ...] = (),
+              cost: int | None = None) -> Callable[[Handler], Handler]:
+        if cost is None:
+            cost = 1 if auth or auth_optional else 0
         info = RouteInfo(method.upper(), path, summary, request, response, status, auth, auth_optional,
-                         errors, query, content_type, tags)
+                         errors, query, content_type, tags, cost)
 
         def register(fn: Handler) -> Handler:
             self.routes.append(info)
@@ -112,6 +122,9 @@ def openapi_document(routes: list[RouteInfo], *, version: str) -> dict[str, Any]
             errors |= {400}
         if r.auth:
             errors |= {401}
+        if r.cost > 0:
+            errors |= {429}
+            op["x-rate-limit-cost"] = r.cost
         for code in sorted(errors):
             responses[str(code)] = {
                 "description": _STATUS_TEXT.get(code, "Error"),

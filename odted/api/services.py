@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from odted.config import Config
 from odted.metrics import Registry
 from odted.store.db import Database
+
+if TYPE_CHECKING:
+    from odted.api.ratelimit import RateLimits
+    from odted.api.users import Users
 
 __all__ = ["Services", "Principal", "Authenticator", "StaticTokens"]
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts for."""
+    """Who a request acts for: `user_id` is the account's UUID string; `token_id` the hex
+    SHA-256 of the token it came with (None for an operator token)."""
 
     user_id: str
     email: str | None = None
@@ -59,3 +64,15 @@ class Services:
     readiness: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
     # Extra /status sections: name -> fn returning a msgspec-encodable value.
     status: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    # Rate-limit buckets and the accounts service; built from `config` when not given.
+    ratelimits: RateLimits = None  # type: ignore[assignment]
+    users: Users = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        from odted.api.ratelimit import RateLimits
+        from odted.api.users import Users
+
+        if self.ratelimits is None:
+            self.ratelimits = RateLimits(self.config.ratelimit)
+        if self.users is None:
+            self.users = Users.build(self.config, self.db, self.ratelimits)
