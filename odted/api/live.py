@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+import inspect
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 import msgspec
@@ -28,7 +29,7 @@ from odted.domain.transactions import Transaction
 from odted.runtime.live import CancelOrder, LiveSim, PlaceOrder, ReplaceOrder, Reply, request_hash
 from odted.runtime.service import LiveService
 
-__all__ = ["register", "LiveSimulation", "StartLive", "current_user"]
+__all__ = ["register", "register_session_routes", "LiveSimulation", "StartLive", "current_user", "simulation_view"]
 
 _IDEMPOTENCY_KEY_MAX = 255
 
@@ -160,78 +161,102 @@ def register(api: Api, services: Services) -> None:
         await live.end_live(current_user())
         return Response(b"", status=204)
 
-    async def place(dry_run: bool) -> Response:
-        user = current_user()
-        key = None if dry_run else idempotency_key()
-        body = await decode_body(OrderRequest)
-        actor = live.require_live(user)
-        rhash = request_hash("POST", "/live/orders", body) if key is not None else ""
-        reply = await live.ask(actor, PlaceOrder(body, key, rhash, dry_run=dry_run))
-        return reply_response(reply)
+    register_session_routes(api, services, "/live", lambda: live.require_live(current_user()), tags=tags)
 
-    @api.route("POST", "/live/orders", summary="Place an order (Idempotency-Key header recommended)",
-               request=OrderRequest, response=Order, status=201, errors=(400, 404, 409), tags=tags)
-    async def place_order() -> Response:
-        return await place(dry_run=False)
 
-    @api.route("POST", "/live/orders/dry-run", summary="Validate and preview an order without persisting it",
-               request=OrderRequest, response=Order, errors=(400, 404), tags=tags)
-    async def dry_run() -> Response:
-        return await place(dry_run=True)
+Resolver = Callable[..., "LiveSim | Awaitable[LiveSim]"]
 
-    @api.route("PUT", "/live/orders", summary="Atomically cancel and replace a pending limit order",
-               request=ReplaceOrderRequest, response=Order, errors=(400, 404, 409), tags=tags)
-    async def replace_order() -> Response:
-        user = current_user()
-        key = idempotency_key()
-        body = await decode_body(ReplaceOrderRequest)
-        actor = live.require_live(user)
-        rhash = request_hash("PUT", "/live/orders", body) if key is not None else ""
-        return reply_response(await live.ask(actor, ReplaceOrder(body, key, rhash)))
 
-    @api.route("DELETE", "/live/orders/<order_id>", summary="Cancel a pending order", status=204,
-               errors=(404, 409), tags=tags)
-    async def cancel_order(order_id: str) -> Response:
-        user = current_user()
-        oid = parse_uuid(order_id, "order")
-        actor = live.require_live(user)
-        await live.ask(actor, CancelOrder(oid))
-        return Response(b"", status=204)
+async def _resolve(resolve: Resolver, kwargs: dict[str, str]) -> LiveSim:
+    got = resolve(**kwargs)
+    if inspect.isawaitable(got):
+        got = await got
+    return got  # type: ignore[return-value]
 
-    @api.route("GET", "/live/orders", summary="Orders of your live simulation", response=list[Order],
+
+def register_session_routes(api: Api, services: Services, prefix: str, resolve: Resolver, *,
+                            tags: tuple[str, ...], writable: bool = True) -> None:
+    """Register the order, position, transaction and history routes of one simulation
+    under `prefix` (e.g. `/live`, `/accounts/<account_id>/sessions/<session_id>`).
+
+    `resolve(**path_params)` returns the simulation's actor (or raises a 404/503); it
+    must check that the simulation belongs to the requesting user. With `writable`
+    false only the reads are registered (bot sessions are traded by their bot).
+    """
+    live: LiveService = services.live
+    path = prefix.replace("<", "{").replace(">", "}")
+
+    def params(kwargs: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in kwargs.items() if k != "order_id"}
+
+    if writable:
+        async def place(kwargs: dict[str, str], dry_run: bool) -> Response:
+            key = None if dry_run else idempotency_key()
+            body = await decode_body(OrderRequest)
+            actor = await _resolve(resolve, params(kwargs))
+            rhash = request_hash("POST", f"{path}/orders", body) if key is not None else ""
+            return reply_response(await live.ask(actor, PlaceOrder(body, key, rhash, dry_run=dry_run)))
+
+        @api.route("POST", f"{prefix}/orders", summary="Place an order (Idempotency-Key header recommended)",
+                   request=OrderRequest, response=Order, status=201, errors=(400, 404, 409), tags=tags)
+        async def place_order(**kwargs: str) -> Response:
+            return await place(kwargs, dry_run=False)
+
+        @api.route("POST", f"{prefix}/orders/dry-run", summary="Validate and preview an order without persisting it",
+                   request=OrderRequest, response=Order, errors=(400, 404), tags=tags)
+        async def dry_run(**kwargs: str) -> Response:
+            return await place(kwargs, dry_run=True)
+
+        @api.route("PUT", f"{prefix}/orders", summary="Atomically cancel and replace a pending limit order",
+                   request=ReplaceOrderRequest, response=Order, errors=(400, 404, 409), tags=tags)
+        async def replace_order(**kwargs: str) -> Response:
+            key = idempotency_key()
+            body = await decode_body(ReplaceOrderRequest)
+            actor = await _resolve(resolve, params(kwargs))
+            rhash = request_hash("PUT", f"{path}/orders", body) if key is not None else ""
+            return reply_response(await live.ask(actor, ReplaceOrder(body, key, rhash)))
+
+        @api.route("DELETE", f"{prefix}/orders/<order_id>", summary="Cancel a pending order", status=204,
+                   errors=(404, 409), tags=tags)
+        async def cancel_order(order_id: str, **kwargs: str) -> Response:
+            oid = parse_uuid(order_id, "order")
+            actor = await _resolve(resolve, params(kwargs))
+            await live.ask(actor, CancelOrder(oid))
+            return Response(b"", status=204)
+
+    @api.route("GET", f"{prefix}/orders", summary="Orders of the simulation", response=list[Order],
                errors=(404,), tags=tags)
-    async def list_orders() -> Response:
-        actor = live.require_live(current_user())
+    async def list_orders(**kwargs: str) -> Response:
+        actor = await _resolve(resolve, params(kwargs))
         return json_response(list(actor.orders.values()))
 
-    @api.route("GET", "/live/orders/<order_id>", summary="One order", response=Order, errors=(404,), tags=tags)
-    async def get_order(order_id: str) -> Response:
-        actor = live.require_live(current_user())
+    @api.route("GET", f"{prefix}/orders/<order_id>", summary="One order", response=Order, errors=(404,), tags=tags)
+    async def get_order(order_id: str, **kwargs: str) -> Response:
+        actor = await _resolve(resolve, params(kwargs))
         order = actor.orders.get(parse_uuid(order_id, "order"))
         if order is None:
             raise ApiError.not_found("order")
         return json_response(order)
 
-    @api.route("GET", "/live/positions", summary="Open positions marked to the latest tick",
+    @api.route("GET", f"{prefix}/positions", summary="Open positions marked to the latest tick",
                response=list[Position], errors=(404,), tags=tags)
-    async def positions() -> Response:
-        actor = live.require_live(current_user())
+    async def positions(**kwargs: str) -> Response:
+        actor = await _resolve(resolve, params(kwargs))
         assert actor.book is not None
         return json_response(actor.book.positions())
 
-    @api.route("GET", "/live/transactions", summary="Transactions through the latest processed second",
+    @api.route("GET", f"{prefix}/transactions", summary="Transactions through the latest processed second",
                response=list[Transaction], errors=(404,), tags=tags)
-    async def transactions() -> Response:
-        actor = live.require_live(current_user())
+    async def transactions(**kwargs: str) -> Response:
+        actor = await _resolve(resolve, params(kwargs))
         return json_response(actor.transactions)
 
-    @api.route("GET", "/live/history", summary="Per-second P&L history", response=list[HistoryRow],
+    @api.route("GET", f"{prefix}/history", summary="Per-second P&L history", response=list[HistoryRow],
                errors=(404,), query=(("interval", int, "seconds between samples (default 1)"),), tags=tags)
-    async def history() -> Response:
-        actor = live.require_live(current_user())
-        interval = query_interval()
+    async def history(**kwargs: str) -> Response:
+        actor = await _resolve(resolve, params(kwargs))
         until = actor.tick.ts.replace(microsecond=0) if actor.tick is not None else None
-        return raw_json_response(await live.history_json(actor.id, interval=interval, until=until))
+        return raw_json_response(await live.history_json(actor.id, interval=query_interval(), until=until))
 
 
 def query_interval() -> int:
