@@ -35,6 +35,8 @@ from odted.market.calendar import default_calendar
 from odted.market.clock import MarketClock
 from odted.market.synthetic import SyntheticFeed
 from odted.metrics import Registry
+from odted.runtime.service import LiveLimits, LiveService
+from odted.runtime.settings import settings_cache_for
 from odted.sdnotify import Notifier
 from odted.store import migrate as migrations
 from odted.store.db import Database, ensure_database_exists, open_bridge, open_database
@@ -143,6 +145,10 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
                 config=cfg, db=db, metrics=Registry(), started_at=started_at,
                 auth=users.authenticator, version=__version__, market=market, ratelimits=limits, users=users,
             )
+            services.live = LiveService(
+                db, bus, market.clock, settings_cache_for(users),
+                limits=LiveLimits(ask_timeout=cfg.server.ask_timeout, stale_after_ms=cfg.feed.stale_after_ms),
+            )
             services.readiness["market data"] = market.readiness(cfg.feed.stale_after_ms)
             services.status["feed"] = lambda: market.feed.state()
             shutdown = trio.Event()
@@ -173,6 +179,8 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
+        if services.live is not None:  # before the feed: its engine must see the first tick
+            await nursery.start(services.live.run)
         if services.market is not None:
             nursery.start_soon(services.market.feed.run, services.market.bus)
         binds = await nursery.start(serve_http)

@@ -134,6 +134,10 @@ def create_app(services: Services) -> QuartTrio:
     system.register(api, services)
     auth.register(api, services)
     user.register(api, services)
+    if services.live is not None:
+        from odted.api import live
+
+        live.register(api, services)
     return app
 
 

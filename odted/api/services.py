@@ -67,6 +67,8 @@ class Services:
     # Rate-limit buckets and the accounts service; built from `config` when not given.
     ratelimits: RateLimits = None  # type: ignore[assignment]
     users: Users = None  # type: ignore[assignment]
+    # Live trading (odted.runtime.service.LiveService), when the daemon runs it.
+    live: Any = None
 
     def __post_init__(self) -> None:
         from odted.api.ratelimit import RateLimits

@@ -9,12 +9,12 @@ to every one of the user's simulations from the next fill on (api-walkthrough 2.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 from odted.domain.fees import FeeSchedule
 
-__all__ = ["UserSettingsCache", "Settings"]
+__all__ = ["UserSettingsCache", "Settings", "settings_cache_for"]
 
 Settings = tuple[FeeSchedule, Decimal]
 Loader = Callable[[UUID], Awaitable[Settings | None]]
@@ -39,3 +39,15 @@ class UserSettingsCache:
 
     def put(self, user_id: UUID, fees: FeeSchedule, slippage: Decimal) -> None:
         self._by_user[user_id] = (fees, slippage)
+
+
+def settings_cache_for(users: Any) -> UserSettingsCache:
+    """A cache loading from the users service and kept current by its settings listeners."""
+
+    async def load(user_id: UUID) -> Settings | None:
+        got = await users.store.settings(user_id)
+        return None if got is None else (got.fee_schedule, got.slippage)
+
+    cache = UserSettingsCache(load, default_slippage=users.store.default_slippage)
+    users.settings_listeners.append(lambda uid, s: cache.put(uid, s.fee_schedule, s.slippage))
+    return cache

@@ -8,7 +8,11 @@ import time
 import httpx
 import pytest
 
-from conftest import ODTED, ROOT
+import sys
+from pathlib import Path
+
+ODTED = str(Path(sys.executable).parent / "odted")
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
