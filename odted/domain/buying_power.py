@@ -52,6 +52,7 @@ from decimal import Decimal
 import msgspec
 
 from odted.domain.money import ZERO, dollars
+from odted.domain.payoff import extremes
 
 __all__ = [
     "MarginHolding",
@@ -69,7 +70,6 @@ MarginHolding = tuple[date, str, int, int]
 NAKED_RATE = Decimal("0.20")
 """The naked-short requirement as a fraction of strike x 100 per contract."""
 
-_FIFTY = Decimal(50)
 # Internally amounts are integers in fiftieths of a dollar: a payoff of one milli-point
 # on one contract is $0.10 = 5/50, and the naked charge of a contract, strike x 20
 # dollars, is strike_milli / 50 dollars = strike_milli fiftieths. Everything is exact.
@@ -88,12 +88,13 @@ def maintenance_requirement(holdings: Iterable[MarginHolding]) -> Decimal:
         side[strike] = side.get(strike, 0) + qty
     total = 0
     for calls, puts in by_expiry.values():
-        total += _requirement(
-            {k: q for k, q in calls.items() if q}, {k: q for k, q in puts.items() if q}
-        )
+        total += _requirement(calls, puts)  # zero quantities weigh nothing anywhere
     if not total:
         return ZERO
-    return dollars(Decimal(total) / _FIFTY)
+    whole, rest = divmod(total, 50)
+    if not rest:
+        return Decimal(whole)
+    return Decimal(total * 2).scaleb(-2)  # a fiftieth of a dollar is two cents
 
 
 def _requirement(calls: dict[int, int], puts: dict[int, int]) -> int:
@@ -109,29 +110,8 @@ def _requirement(calls: dict[int, int], puts: dict[int, int]) -> int:
 
 
 def _max_loss(calls: dict[int, int], puts: dict[int, int]) -> int:
-    """The largest loss (negated payoff) at expiration over S in {0} + strikes, in milli.
-
-    One sweep over the sorted strikes: the call payoff at S is S*A - B with A, B the
-    sums of q and q*K over calls struck at or below S; the put payoff is C - S*D with
-    C, D the sums over puts struck above S.
-    """
-    a = b = 0
-    c = sum(q * k for k, q in puts.items())
-    d = sum(puts.values())
-    worst = -c  # the loss at S = 0: only puts pay there
-    for s in sorted({*calls, *puts}):
-        qc = calls.get(s)
-        if qc:
-            a += qc
-            b += qc * s
-        qp = puts.get(s)
-        if qp:
-            c -= qp * s
-            d -= qp
-        loss = b - s * a - c + s * d
-        if loss > worst:
-            worst = loss
-    return worst
+    """The largest loss (negated payoff) at expiration over S in {0} + strikes, in milli."""
+    return -extremes(calls, puts)[0]
 
 
 def _top(values: list[tuple[int, int]], count: int) -> int:

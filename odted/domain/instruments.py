@@ -15,6 +15,7 @@ the corrected symbol, so a client learns the fix instead of trading a guess.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -43,6 +44,8 @@ UNDERLYING_OF_ROOT = {"SPXW": "SPX", "SPX": "SPX"}
 _OSI_LEN = 21
 _ROOT_LEN = 6
 _MAX_STRIKE_MILLI = 99_999_999
+# With the length fixed at 21, the root and its padding take exactly 6 characters.
+_OSI = re.compile(r"([A-Z0-9]{1,6}) *(\d\d)(\d\d)(\d\d)([CP])(\d{8})", re.ASCII)
 
 
 class InvalidInstrument(ValueError):
@@ -102,33 +105,45 @@ def format_osi(root: str, expiry: date, right: str, strike: Decimal | int) -> st
 
 def parse_osi(symbol: str) -> Instrument:
     """Parse a 21-character OSI symbol; raise `InvalidInstrument` saying what is wrong."""
+    m = _OSI.fullmatch(symbol) if len(symbol) == _OSI_LEN else None
+    if m is not None:
+        root, yy, mm, dd, right, digits = m.groups()
+        milli = int(digits)
+        if milli:
+            try:
+                expiry = date(2000 + int(yy), int(mm), int(dd))
+            except ValueError:
+                pass
+            else:
+                return Instrument(
+                    symbol=symbol, root=root, expiry=expiry, right=right, strike_milli=milli
+                )
+    raise InvalidInstrument(_diagnose(symbol))
+
+
+def _diagnose(symbol: str) -> str:
+    """Why `symbol` is not a valid OSI symbol, in words a client can act on."""
     if len(symbol) != _OSI_LEN:
-        raise InvalidInstrument(_length_message(symbol))
+        return _length_message(symbol)
     root = symbol[:_ROOT_LEN].rstrip(" ")
-    if not root or " " in root or not root.isalnum() or not root.isupper():
-        raise InvalidInstrument(
+    if not root or " " in root or not root.isalnum() or not root.isupper() or not root.isascii():
+        return (
             f"{symbol!r}: the first 6 characters must be the root, upper-case and "
             f"left-justified with space padding, like 'SPXW  '"
         )
     ymd = symbol[6:12]
-    right = symbol[12]
-    digits = symbol[13:]
     if not (ymd.isascii() and ymd.isdigit()):
-        raise InvalidInstrument(f"{symbol!r}: characters 7-12 must be the expiry as YYMMDD")
+        return f"{symbol!r}: characters 7-12 must be the expiry as YYMMDD"
     try:
-        expiry = date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:]))
+        date(2000 + int(ymd[:2]), int(ymd[2:4]), int(ymd[4:]))
     except ValueError:
-        raise InvalidInstrument(f"{symbol!r}: {ymd} is not a valid YYMMDD date") from None
-    if right not in ("C", "P"):
-        raise InvalidInstrument(f"{symbol!r}: character 13 must be C (call) or P (put)")
+        return f"{symbol!r}: {ymd} is not a valid YYMMDD date"
+    if symbol[12] not in ("C", "P"):
+        return f"{symbol!r}: character 13 must be C (call) or P (put)"
+    digits = symbol[13:]
     if not (digits.isascii() and digits.isdigit()):
-        raise InvalidInstrument(
-            f"{symbol!r}: the last 8 characters must be the strike x 1000, zero-padded"
-        )
-    milli = int(digits)
-    if milli == 0:
-        raise InvalidInstrument(f"{symbol!r}: the strike must be positive")
-    return Instrument(symbol=symbol, root=root, expiry=expiry, right=right, strike_milli=milli)
+        return f"{symbol!r}: the last 8 characters must be the strike x 1000, zero-padded"
+    return f"{symbol!r}: the strike must be positive"
 
 
 def is_equity_symbol(symbol: str) -> bool:

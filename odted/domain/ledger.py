@@ -41,7 +41,7 @@ import msgspec
 
 from odted.domain.buying_power import MarginHolding, maintenance_requirement
 from odted.domain.chain import Tick
-from odted.domain.instruments import Instrument, parse_osi
+from odted.domain.instruments import parse_osi
 from odted.domain.money import ZERO, dollars
 from odted.domain.positions import CorruptLedger, Position, PositionState
 from odted.domain.transactions import OPENING, Transaction
@@ -122,7 +122,7 @@ class Book:
     __slots__ = (
         "simulation_id", "deposits", "withdrawals", "credits", "debits", "fees",
         "realized", "_positions", "_maintenance", "_reservations", "_reserved",
-        "_market_value", "_open_cost", "_missing",
+        "_market_value", "_open_cost", "_missing", "_holdings",
     )  # fmt: skip
 
     def __init__(
@@ -142,6 +142,7 @@ class Book:
         self._market_value = ZERO
         self._open_cost = ZERO
         self._missing: tuple[str, ...] = ()
+        self._holdings: list[MarginHolding] | None = []
 
     @classmethod
     def from_transactions(
@@ -181,6 +182,7 @@ class Book:
             if not state.quantity:
                 del self._positions[key]
         self._maintenance = None
+        self._holdings = None
         self._refresh()
 
     def apply_all(self, transactions: Iterable[Transaction]) -> None:
@@ -249,16 +251,17 @@ class Book:
         return state.quantity if state is not None else 0
 
     def holdings(self) -> list[MarginHolding]:
-        """Net signed quantity per open instrument, for margin."""
-        return [
-            (s.instrument.expiry, s.right, s.instrument.strike_milli, s.sign * s.quantity)
-            for s in self._positions.values()
-        ]
+        """Net signed quantity per open instrument, for margin (cached; do not mutate)."""
+        if self._holdings is None:
+            self._holdings = [
+                (s.instrument.expiry, s.right, s.instrument.strike_milli, s.sign * s.quantity)
+                for s in self._positions.values()
+            ]
+        return self._holdings
 
-    def maintenance_with(self, changes: Iterable[tuple[Instrument, int]]) -> Decimal:
-        """The maintenance requirement after adding signed `changes` to the holdings."""
-        extra = [(i.expiry, i.right, i.strike_milli, q) for i, q in changes]
-        return maintenance_requirement([*self.holdings(), *extra])
+    def maintenance_with(self, changes: Iterable[MarginHolding]) -> Decimal:
+        """The maintenance requirement after adding `changes` to the net holdings."""
+        return maintenance_requirement([*self.holdings(), *changes])
 
     def open_positions(self) -> list[PositionState]:
         return list(self._positions.values())

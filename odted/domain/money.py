@@ -37,19 +37,18 @@ def dollars(x: Decimal) -> Decimal:
     """`x` in the canonical form of a money amount (see the module docstring)."""
     if not x:
         return ZERO
-    if x == x.to_integral_value():
-        return x.quantize(ONE)
-    n = x.normalize()
-    if n.as_tuple().exponent > -2:  # type: ignore[operator]
-        return n.quantize(CENT)
-    return n
+    whole = x.quantize(ONE)
+    if whole == x:
+        return whole
+    cents = x.quantize(CENT)
+    if cents == x:
+        return cents
+    return x.normalize()
 
 
 def price(x: Decimal) -> Decimal:
     """`x` in the canonical form of a per-share option price (two places or more)."""
-    if not x:
-        return Decimal("0.00")
-    n = x.normalize()
-    if n.as_tuple().exponent > -2:  # type: ignore[operator]
-        return n.quantize(CENT)
-    return n
+    cents = x.quantize(CENT)
+    if cents == x:
+        return cents if x else Decimal("0.00")
+    return x.normalize()

@@ -64,7 +64,7 @@ from uuid import UUID
 
 import msgspec
 
-from odted.domain.buying_power import BuyingPowerEffect
+from odted.domain.buying_power import BuyingPowerEffect, MarginHolding
 from odted.domain.instruments import Instrument
 from odted.domain.transactions import Transaction
 
@@ -267,7 +267,7 @@ class Ticket(msgspec.Struct, frozen=True):
     """An order that passed the stateless checks (steps 1-4), ready to price and match.
 
     `limit` and `trigger` are signed net prices per unit (debit positive): a credit limit
-    of 1.50 is -1.50. Rebuilt from the order's request on recovery by the same
+    of 1.50 is -1.50. `holdings` is what a fill adds to the book's net holdings. Rebuilt from the order's request on recovery by the same
     `parse_order`, so a restarted actor matches exactly as before.
     """
 
@@ -280,6 +280,8 @@ class Ticket(msgspec.Struct, frozen=True):
     limit: Decimal | None
     trigger: Decimal | None
     request: OrderRequest
+    holdings: tuple[MarginHolding, ...] = ()
+    """What the order adds to the net holdings when it fills, for margin."""
 
     @property
     def single_leg(self) -> bool:

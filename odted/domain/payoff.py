@@ -50,14 +50,45 @@ def payoff_at(holdings: Sequence[Holding], s_milli: int) -> int:
     return total
 
 
+def extremes(calls: dict[int, int], puts: dict[int, int]) -> tuple[int, int]:
+    """The lowest and highest payoff over S in {0} and every strike, in milli-points.
+
+    One sweep over the sorted strikes: the call payoff at S is `S*A - B`, with A and B
+    the sums of q and q*K over calls struck at or below S; the put payoff is `C - S*D`,
+    with C and D the sums over puts struck above S. Beyond the last strike the payoff
+    moves with slope `sum(call q)`, which the caller judges.
+    """
+    a = b = 0
+    c = 0
+    d = 0
+    for k, qty in puts.items():
+        c += qty * k
+        d += qty
+    lowest = highest = c  # at S = 0 only puts pay
+    for s in sorted({*calls, *puts}):
+        qc = calls.get(s)
+        if qc:
+            a += qc
+            b += qc * s
+        qp = puts.get(s)
+        if qp:
+            c -= qp * s
+            d -= qp
+        value = s * a - b + c - s * d
+        if value < lowest:
+            lowest = value
+        elif value > highest:
+            highest = value
+    return lowest, highest
+
+
 def payoff_range(holdings: Sequence[Holding]) -> tuple[int | None, int | None]:
     """`(lowest, highest)` payoff over every S >= 0; None where it is unbounded."""
     calls, puts = net_by_strike(holdings)
+    lowest: int | None
+    highest: int | None
+    lowest, highest = extremes(calls, puts)
     net_calls = sum(calls.values())
-    points = {0, *calls, *puts}
-    values = [payoff_at(holdings, s) for s in points]
-    lowest: int | None = min(values)
-    highest: int | None = max(values)
     if net_calls > 0:
         highest = None
     elif net_calls < 0:

@@ -20,6 +20,7 @@ alike (up means a bigger debit or a smaller credit).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -58,11 +59,15 @@ class ComboQuote(msgspec.Struct, frozen=True, gc=False):
 def leg_quotes(legs: Sequence[TicketLeg], tick: Tick) -> tuple[OptionQuote, ...] | int:
     """The quote of every leg in `tick`, or the index of the first leg without one."""
     out = []
+    strikes = tick.strikes
+    n = len(strikes)
     for leg in legs:
-        q = None if leg.strike is None else tick.quote(leg.strike, leg.instrument.right)
-        if q is None:
+        k = leg.strike
+        i = n if k is None else bisect_left(strikes, k)
+        if i == n or strikes[i] != k:
             return leg.index
-        out.append(q)
+        at = tick.chain[i]
+        out.append(at.call if leg.instrument.right == "C" else at.put)
     return tuple(out)
 
 

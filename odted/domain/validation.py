@@ -36,7 +36,7 @@ from odted.domain.fees import FeeSchedule
 from odted.domain.fills import Fill, decide, is_triggered, projected_net
 from odted.domain.instruments import SPX, SPXW, InvalidInstrument, parse_osi
 from odted.domain.ledger import Book, PositionKey, Reservation
-from odted.domain.money import HUNDRED, ZERO, dollars, is_whole, price
+from odted.domain.money import HUNDRED, ZERO, dollars, price
 from odted.domain.orders import (
     MAX_LEGS,
     ORDER_TYPES,
@@ -48,10 +48,9 @@ from odted.domain.orders import (
     Ticket,
     TicketLeg,
 )
-from odted.domain.payoff import payoff_range
+from odted.domain.payoff import extremes
 from odted.domain.pricing import ComboQuote, combo_from_quotes, leg_quotes
 from odted.domain.ticks import ceil_to_tick, floor_to_tick, tick_for
-from odted.domain.transactions import BUYS, TRADE_TYPES, direction_of
 
 __all__ = [
     "Assessment",
@@ -64,6 +63,12 @@ __all__ = [
 
 C = DenialCode
 _MILLI = Decimal(1000)
+_ACTIONS = {  # action -> (sign, direction, opening)
+    "buy to open": (1, "long", True),
+    "sell to open": (-1, "short", True),
+    "buy to close": (1, "short", False),
+    "sell to close": (-1, "long", False),
+}
 
 
 class Assessment(msgspec.Struct, frozen=True):
@@ -117,20 +122,24 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
         )
     parsed = []
     seen: dict[str, int] = {}
+    buys = 0
     for i, leg in enumerate(legs):
-        where = f"legs[{i}]"
         try:
             instrument = parse_osi(leg.instrument)
         except InvalidInstrument as exc:
+            where = f"legs[{i}]"
             return _deny(C.INVALID_INSTRUMENT, f"{where}.instrument {exc}", f"{where}.instrument")
         if instrument.root != SPXW:
+            where = f"legs[{i}]"
             return _deny(
                 C.UNSUPPORTED_INSTRUMENT,
                 f"{where}.instrument {leg.instrument!r}: only SPX 0DTE options (root "
                 f"SPXW) trade here",
                 f"{where}.instrument",
             )
-        if leg.action not in TRADE_TYPES:
+        shape = _ACTIONS.get(leg.action)
+        if shape is None:
+            where = f"legs[{i}]"
             return _deny(
                 C.INVALID_ACTION,
                 f"{where}.action must be one of 'buy to open', 'sell to open', "
@@ -138,13 +147,15 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
                 f"{where}.action",
             )
         q = leg.quantity
-        if not is_whole(q) or q <= 0:
+        if not (q.is_finite() and q > 0 and q == q.to_integral_value()):
+            where = f"legs[{i}]"
             return _deny(
                 C.INVALID_QUANTITY,
                 f"{where}.quantity must be a positive whole number of contracts, not '{q}'",
                 f"{where}.quantity",
             )
         if instrument.symbol in seen:
+            where = f"legs[{i}]"
             return _deny(
                 C.DUPLICATE_LEG,
                 f"{where}.instrument repeats legs[{seen[instrument.symbol]}]; send one leg "
@@ -152,7 +163,9 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
                 f"{where}.instrument",
             )
         seen[instrument.symbol] = i
-        parsed.append((instrument, leg.action, int(q)))
+        if shape[0] > 0:
+            buys += 1
+        parsed.append((instrument, leg.action, int(q), shape))
 
     # Step 2: required fields.
     if kind == "limit" and request.price is None:
@@ -193,8 +206,8 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
             f"stop_trigger must be a non-negative decimal such as '12.00', not '{trigger}'",
             "stop_trigger",
         )
-    all_buys = all(action in BUYS for _, action, _ in parsed)
-    all_sells = not any(action in BUYS for _, action, _ in parsed)
+    all_buys = buys == len(parsed)
+    all_sells = not buys
     if effect is None:  # a market order's effect is its leg's
         effect = "debit" if all_buys else "credit"
     if all_buys and effect == "credit":
@@ -222,22 +235,26 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
             return denied
 
     units = 0
-    for _, _, q in parsed:
+    for _, _, q, _ in parsed:
         units = gcd(units, q)
-    ticket_legs = tuple(
+    ticket_legs = tuple([
         TicketLeg(
             index=i,
             instrument=instrument,
             action=action,
             quantity=q,
             ratio=q // units,
-            sign=1 if action in BUYS else -1,
-            direction=direction_of(action),
-            opening=action.endswith("open"),
+            sign=shape[0],
+            direction=shape[1],
+            opening=shape[2],
             strike=instrument.chain_strike,
         )
-        for i, (instrument, action, q) in enumerate(parsed)
-    )
+        for i, (instrument, action, q, shape) in enumerate(parsed)
+    ])
+    holdings = tuple([
+        (instrument.expiry, instrument.right, instrument.strike_milli, shape[0] * q)
+        for instrument, _, q, shape in parsed
+    ])
     sign = 1 if effect == "debit" else -1
     ticket = Ticket(
         type=kind,
@@ -249,6 +266,7 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
         limit=None if request.price is None else sign * request.price,
         trigger=None if trigger is None else sign * trigger,
         request=request,
+        holdings=holdings,
     )
 
     # Step 4: the max-profit cap.
@@ -286,9 +304,23 @@ def _cap_check(ticket: Ticket) -> OrderDenied | None:
     if any(leg.instrument.expiry != legs[0].instrument.expiry for leg in legs):
         return None
     assert ticket.price is not None
-    lowest, highest = payoff_range(
-        [(leg.instrument.right, leg.instrument.strike_milli, leg.sign * leg.ratio) for leg in legs]
-    )
+    calls: dict[int, int] = {}
+    puts: dict[int, int] = {}
+    net_calls = 0
+    for leg in legs:
+        qty = leg.sign * leg.ratio
+        if leg.instrument.right == "C":
+            calls[leg.instrument.strike_milli] = qty
+            net_calls += qty
+        else:
+            puts[leg.instrument.strike_milli] = qty
+    lowest: int | None
+    highest: int | None
+    lowest, highest = extremes(calls, puts)
+    if net_calls > 0:
+        highest = None
+    elif net_calls < 0:
+        lowest = None
     amount = ticket.price * _MILLI
     if ticket.price_effect == "debit":
         if highest is None or amount <= highest:
@@ -430,7 +462,7 @@ def _effect(
     ticket: Ticket, book: Book, net: Decimal, fees: Decimal, current: Decimal
 ) -> tuple[BuyingPowerEffect, Decimal]:
     before = book.maintenance
-    after = book.maintenance_with((leg.instrument, leg.signed_quantity) for leg in ticket.legs)
+    after = book.maintenance_with(ticket.holdings)
     margin_change = after - before
     change = margin_change + net * HUNDRED * ticket.units + fees
     return buying_power_effect(current=current, margin_change=margin_change, change=change), change
