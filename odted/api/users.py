@@ -171,6 +171,8 @@ class Users:
         self._hasher = hasher or PasswordHasher()
         self._hashing = trio.CapacityLimiter(2)
         self._now = now
+        self.settings_listeners: list[Callable[[uuid.UUID, UserSettings], None]] = []
+        """Called with the effective settings after a change commits (the actors' settings cache)."""
 
     @classmethod
     def build(cls, config: Config, db: Database, limits: RateLimits, *, mailer: Mailer | None = None,
@@ -313,8 +315,12 @@ class Users:
     async def update_settings(self, user_id: str, *, fee_schedule: FeeSchedule | None | UnsetType = UNSET,
                               slippage: Decimal | None | UnsetType = UNSET) -> None:
         """Override (a value) or restore (None) the fee schedule and/or the slippage."""
-        if not await self.store.update_settings(self._uuid(user_id), fee_schedule=fee_schedule, slippage=slippage):
+        row = await self.store.update_settings(self._uuid(user_id), fee_schedule=fee_schedule, slippage=slippage)
+        if row is None:
             raise ApiError.not_found("user")
+        settings = self.store.effective(row)
+        for listener in self.settings_listeners:
+            listener(row.id, settings)
 
     # -- helpers --------------------------------------------------------------------
 

@@ -193,7 +193,7 @@ async def _delete_token(conn: Conn, token_hash: bytes) -> bool:
 
 
 async def _update_settings(conn: Conn, user_id: uuid.UUID, fees: list[Decimal | None] | None,
-                           slippage: tuple[Decimal | None] | None) -> bool:
+                           slippage: tuple[Decimal | None] | None) -> UserRow | None:
     sets: list[str] = []
     args: list[object] = [user_id]
     if fees is not None:
@@ -204,9 +204,9 @@ async def _update_settings(conn: Conn, user_id: uuid.UUID, fees: list[Decimal | 
         args.append(slippage[0])
         sets.append(f"slippage = ${len(args)}")
     if not sets:
-        return await conn.fetchval("SELECT true FROM users WHERE id = $1", user_id) is True
-    sql = f"UPDATE users SET {', '.join(sets)} WHERE id = $1 RETURNING true"
-    return await conn.fetchval(sql, *args) is True
+        return await _get(conn, user_id)
+    row = await conn.fetchrow(f"UPDATE users SET {', '.join(sets)} WHERE id = $1 RETURNING {_USER_COLUMNS}", *args)
+    return None if row is None else _user(row)
 
 
 async def _set_password_hash(conn: Conn, user_id: uuid.UUID, password_hash: str) -> None:
@@ -290,10 +290,10 @@ class UserStore:
 
     async def update_settings(self, user_id: uuid.UUID, *,
                               fee_schedule: FeeSchedule | None | UnsetType = UNSET,
-                              slippage: Decimal | None | UnsetType = UNSET) -> bool:
+                              slippage: Decimal | None | UnsetType = UNSET) -> UserRow | None:
         """Override (a value) or restore to the default (None) the fee schedule and/or slippage.
 
-        False when the user does not exist.
+        The account as updated; None when it does not exist.
         """
         fees: list[Decimal | None] | None = None
         if fee_schedule is None:

@@ -4,6 +4,7 @@ logout (api-walkthrough Part 2 and Part 14)."""
 import email
 import email.policy
 import uuid
+from decimal import Decimal
 
 import httpx
 
@@ -123,7 +124,7 @@ async def test_every_invalid_profile_patch_is_400_naming_the_field(client, confi
 
 async def test_the_caps_are_inclusive_and_zero_is_allowed(client, config):
     token = await sign_up(client, config, "caps@example.com")
-    tenfold = {k: str(__import__("decimal").Decimal(v) * 10) for k, v in DEFAULT_FEES.items()}
+    tenfold = {k: str(Decimal(v) * 10) for k, v in DEFAULT_FEES.items()}
     r = await client.patch("/user", headers=auth(token), json={"fee_schedule": tenfold, "slippage": "0"})
     assert r.status_code == 204, r.text
     body = (await client.get("/user", headers=auth(token))).json()
@@ -223,3 +224,17 @@ async def test_openapi_lists_the_user_routes_with_their_costs(client):
         assert f'"{path}":' in text
     assert '"x-rate-limit-cost": 5' in text and '"x-rate-limit-cost": 1' in text
     assert '"FeeSchedule":' in text and '"UserProfile":' in text
+
+
+async def test_a_settings_change_is_announced_after_it_commits(client, config, services):
+    heard = []
+    services.users.settings_listeners.append(lambda user_id, settings: heard.append((str(user_id), settings)))
+    token = await sign_up(client, config, "listen@example.com")
+    me = (await client.get("/user", headers=auth(token))).json()["id"]
+    await client.patch("/user", headers=auth(token), json={"slippage": "0.15"})
+    await client.patch("/user", headers=auth(token), json={"fee_schedule": CUSTOM_FEES})
+    await client.patch("/user", headers=auth(token), json={"slippage": "0.33"})  # refused: no announcement
+    assert [(u, str(s.slippage), str(s.fee_schedule.exercise_option)) for u, s in heard] == [
+        (me, "0.15", "5"), (me, "0.15", "7.50")]
+    settings = await services.users.store.settings(uuid.UUID(me))
+    assert settings == heard[-1][1]
