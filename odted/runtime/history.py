@@ -48,8 +48,12 @@ class HistoryWriter:
             self.written += len(rows)
         except DatabaseUnavailable:
             # Keep the newest rows for the next try, bounded: history is derived data.
-            self._rows = (rows + self._rows)[-self._max_rows * 4:]
-            self.dropped += max(0, len(rows) + len(self._rows) - self._max_rows * 4)
+            kept = (rows + self._rows)[-self._max_rows * 4:]
+            self.dropped += len(rows) + len(self._rows) - len(kept)
+            self._rows = kept
+        except Exception:
+            log.exception("dropping %d history rows that could not be written", len(rows))
+            self.dropped += len(rows)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

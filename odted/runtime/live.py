@@ -224,6 +224,7 @@ class LiveSim(Actor):
         if latest is not None:
             self.tick = latest
             book.mark(latest)
+            self._record_history(latest, book)
 
     # -- commands ---------------------------------------------------------------------
 

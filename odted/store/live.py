@@ -200,8 +200,10 @@ async def get_idempotency(conn: Conn, user_id: UUID, key: str, retention_seconds
 
 
 async def insert_history(conn: Conn, rows: Iterable[tuple[UUID, datetime, bytes]]) -> None:
+    # Rows of a simulation deleted meanwhile are skipped (history is derived data).
     await conn.executemany(
-        "INSERT INTO simulation_history (simulation_id, ts, doc) VALUES ($1, $2, $3::jsonb) "
+        "INSERT INTO simulation_history (simulation_id, ts, doc) "
+        "SELECT $1, $2, $3::jsonb WHERE EXISTS (SELECT 1 FROM simulations WHERE id = $1) "
         "ON CONFLICT (simulation_id, ts) DO UPDATE SET doc = EXCLUDED.doc",
         [(sid, ts, doc.decode()) for sid, ts, doc in rows],
     )
