@@ -207,7 +207,7 @@ def _split(coef: list[int], base: list[int], target: int) -> list[int]:
     of opposite sign by the matching amount; or shift between legs of the same sign).
     """
     p = list(base)
-    rest = target - sum(c * x for c, x in zip(coef, p))
+    rest = target - sum(c * x for c, x in zip(coef, p, strict=True))
     if not rest:
         return p
     n = len(p)
@@ -253,7 +253,7 @@ def _split(coef: list[int], base: list[int], target: int) -> list[int]:
                 break
         else:
             raise ValueError(f"cannot split {target} over {coef} without a negative price")
-    if sum(c * x for c, x in zip(coef, p)) != target or min(p) < 0:
+    if sum(c * x for c, x in zip(coef, p, strict=True)) != target or min(p) < 0:
         raise AssertionError("leg price split lost its balance")
     return p
 
@@ -294,7 +294,7 @@ def fill_transactions(
 ) -> tuple[Transaction, ...]:
     """One transaction per leg (spec 6.1): signed `value`, fees from the schedule."""
     out = []
-    for leg, leg_price in zip(ticket.legs, fill.leg_prices):
+    for leg, leg_price in zip(ticket.legs, fill.leg_prices, strict=True):
         qty = Decimal(leg.quantity)
         value = leg_price * qty
         out.append(

@@ -38,6 +38,7 @@ __all__ = [
     "cancel_order",
     "expire_order",
     "reject_order",
+    "reservation_of",
 ]
 
 
@@ -152,3 +153,19 @@ def reject_order(order: Order, denied: OrderDenied, *, ts: _dt.datetime) -> Orde
 def _check_pending(order: Order) -> None:
     if order.status in TERMINAL_STATUSES:
         raise ValueError(f"order {order.id} is {order.status}; a terminal status never changes")
+
+
+def reservation_of(order: Order, ticket: Ticket) -> Reservation:
+    """What a stored pending order holds, rebuilt on recovery: the buying power of its
+    `buying-power-effect` block (when it is a debit) and its closing legs' quantities --
+    exactly what `place_order` reserved."""
+    bpe = order.buying_power_effect
+    amount = ZERO
+    if bpe is not None and bpe.change > 0:
+        amount = bpe.change
+    closing = tuple(
+        ((leg.instrument.symbol, leg.direction), leg.quantity)
+        for leg in ticket.legs
+        if not leg.opening
+    )
+    return Reservation(amount=amount, closing=closing)

@@ -75,7 +75,7 @@ def combo_from_quotes(legs: Sequence[TicketLeg], quotes: tuple[OptionQuote, ...]
     """The combo quote of `legs` from their leg quotes (same order)."""
     ask_side = Decimal(0)
     bid_side = Decimal(0)
-    for leg, q in zip(legs, quotes):
+    for leg, q in zip(legs, quotes, strict=True):
         r = leg.ratio
         if leg.sign > 0:
             if r == 1:

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal as D
 from uuid import UUID
 
-from domain_helpers import SESSION, T0, SIM, leg, q, request, tick
+from domain_helpers import SESSION, SIM, T0, leg, q, request, tick
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +19,11 @@ from odted.domain.orders import OrderDenied, Ticket
 from odted.domain.pricing import quote_combo
 from odted.domain.settlement import intrinsic, settle
 from odted.domain.ticks import NICKEL, tick_for
-from odted.domain.validation import Assessment, parse_order, recheck_fill, validate_order
+from odted.domain.validation import (
+    parse_order,
+    recheck_fill,
+    validate_order,
+)
 
 STRIKES = (5900, 5925, 5950, 5975, 6000)
 NICKELS = st.integers(min_value=0, max_value=200).map(lambda k: NICKEL * k)
@@ -87,7 +91,7 @@ def test_leg_prices_always_add_up_exactly_to_the_fill(structure, t, n):
         net = -abs(net)
     combo = quote_combo(ticket.legs, t)
     prices = split_leg_prices(ticket.legs, combo.quotes, net)
-    assert sum(leg.sign * leg.ratio * p for leg, p in zip(ticket.legs, prices)) == net * 100
+    assert sum(leg.sign * leg.ratio * p for leg, p in zip(ticket.legs, prices, strict=True)) == net * 100
     assert all(p >= 0 and p == p.quantize(D("0.01")) for p in prices)
     fill = decide(ticket, combo, D(0))
     if fill is not None:

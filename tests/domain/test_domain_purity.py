@@ -31,7 +31,7 @@ def _imports(path: Path) -> list[str]:
 
 def test_the_domain_has_modules_to_check():
     assert {p.stem for p in MODULES} >= {
-        "chain", "instruments", "ticks", "orders", "validation", "pricing", "fills",
+        "chain", "instruments", "ticks", "orders", "tickets", "validation", "pricing", "fills",
         "fees", "buying_power", "ledger", "positions", "settlement", "ids",
     }
 

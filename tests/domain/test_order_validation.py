@@ -24,7 +24,12 @@ from odted.domain.fees import FeeSchedule
 from odted.domain.ids import DRY_RUN_ORDER_ID
 from odted.domain.lifecycle import place_order
 from odted.domain.orders import DenialCode, Order, OrderDenied, OrderLeg
-from odted.domain.validation import Assessment, check_replacement, parse_order, validate_order
+from odted.domain.validation import (
+    Assessment,
+    check_replacement,
+    parse_order,
+    validate_order,
+)
 
 BTO, STO, BTC, STC = "buy to open", "sell to open", "buy to close", "sell to close"
 
@@ -363,3 +368,14 @@ def test_a_replacement_does_not_pay_twice_for_the_order_it_replaces():
     bk.reserve(DRY_RUN_ORDER_ID, a.reservation)
     assert assess(credit_put_vertical("1.45"), bk=bk).code == "insufficient_buying_power"
     assert isinstance(assess(credit_put_vertical("1.45"), bk=bk, replacing=DRY_RUN_ORDER_ID), Assessment)
+
+
+def test_a_recovered_pending_order_reserves_what_it_reserved_at_placement():
+    from odted.domain.lifecycle import reservation_of
+
+    bk = book()
+    fill_now(request("market", leg(5950, "C", BTO)), bk)
+    for req in (credit_put_vertical(), request("limit", leg(5950, "C", STC), price="9.00", price_effect="credit")):
+        a = assess(req, bk=bk)
+        order = place_order(a, order_id=DRY_RUN_ORDER_ID, ts=spec_tick().ts, fees=FeeSchedule.default()).order
+        assert reservation_of(order, parse_order(order.request())) == a.reservation
