@@ -1,8 +1,9 @@
 """Schema migrations: plain SQL files `migrations/NNNN_name.sql`, applied in order.
 
 Each file runs in its own transaction together with its row in `schema_migrations`, so
-a migration is applied entirely or not at all. A transaction-level advisory lock makes
-concurrent migrators (two daemons starting at once) take turns; running twice is a no-op.
+a migration is applied entirely or not at all. A session-level advisory lock held across
+the run makes concurrent migrators (two daemons starting at once) take turns; running
+twice is a no-op.
 A recorded migration whose file changed since it was applied is an error: the schema
 would no longer match the code.
 """
@@ -67,17 +68,30 @@ def migrations() -> list[Migration]:
 
 
 async def migrate(db: Database) -> list[Migration]:
-    """Apply every pending migration; return the ones applied now."""
-    applied: list[Migration] = []
-    for m in migrations():
-        if await db.run(_apply_one, m):
-            applied.append(m)
-    return applied
+    """Apply every pending migration; return the ones applied now.
+
+    One session-level advisory lock is held across the whole run, so two migrators
+    never interleave: the second waits, then finds nothing left to do.
+    """
+    pending = migrations()
+
+    async def run(conn: Conn) -> list[Migration]:
+        await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        try:
+            await conn.execute(_CREATE_TABLE)
+            applied = []
+            for m in pending:
+                async with conn.transaction():
+                    if await _apply_one(conn, m):
+                        applied.append(m)
+            return applied
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+    return await db.run(run, transaction=False)
 
 
 async def _apply_one(conn: Conn, m: Migration) -> bool:
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-    await conn.execute(_CREATE_TABLE)
     row = await conn.fetchrow("SELECT checksum FROM schema_migrations WHERE version = $1", m.version)
     if row is not None:
         if row["checksum"] != m.checksum:
