@@ -40,6 +40,9 @@ class ServerConfig(Section):
     """Largest request body accepted; larger is 413."""
     ask_timeout: float = 2.0
     """Seconds a request waits on a busy session actor before 503."""
+    echo_route: bool = False
+    """Serve `POST /__echo` (decode an order body, encode it back, touch nothing): the
+    bare ceiling the order benchmark compares with. Off in production."""
 
     def __post_init__(self) -> None:
         _parse_bind(self.bind)

@@ -11,7 +11,7 @@ import msgspec
 import trio
 from quart import Response
 
-from odted.api.codec import json_response
+from odted.api.codec import decode_body, json_response
 from odted.api.routes import Api, openapi_document, to_yaml
 from odted.api.services import Services
 
@@ -87,6 +87,14 @@ def register(api: Api, services: Services) -> None:
         if body is None:
             body = openapi_cache["yaml"] = to_yaml(openapi_document(api.routes, version=services.version)).encode()
         return Response(body, content_type="application/yaml; charset=utf-8")
+
+    if services.config.server.echo_route:
+        from odted.domain.orders import OrderRequest
+
+        @api.route("POST", "/__echo", summary="Benchmark ceiling: decode an order body and encode it back",
+                   request=OrderRequest, response=OrderRequest, tags=("system",))
+        async def echo() -> Response:
+            return json_response(await decode_body(OrderRequest))
 
     services.metrics.gauge("odted_process_resident_bytes", "Resident memory of the daemon", fn=_rss_bytes)
     services.metrics.gauge("odted_process_open_fds", "Open file descriptors", fn=_open_fds)

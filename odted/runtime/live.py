@@ -36,7 +36,7 @@ import trio
 from odted.domain.chain import Tick
 from odted.domain.fills import Fill, fill_on_tick
 from odted.domain.ids import order_id as make_order_id
-from odted.domain.ledger import Book, Reservation
+from odted.domain.ledger import Book
 from odted.domain.lifecycle import (
     cancel_order,
     dry_run_order,
@@ -44,6 +44,7 @@ from odted.domain.lifecycle import (
     fill_order,
     place_order,
     reject_order,
+    reservation_of,
 )
 from odted.domain.money import ZERO, dollars
 from odted.domain.orders import Order, OrderDenied, OrderRequest, ReplaceOrderRequest, Ticket
@@ -210,7 +211,7 @@ class LiveSim(Actor):
                 if isinstance(ticket, OrderDenied):  # stored orders passed validation once
                     raise ValueError(f"stored pending order {order.id} no longer parses: {ticket}")
                 tickets[order.id] = ticket
-                book.reserve(order.id, _reservation(order, ticket))
+                book.reserve(order.id, reservation_of(order, ticket))
         await self.deps.settings.ensure(sim.user_id)
         self.sim = sim
         self.book = book
@@ -218,7 +219,7 @@ class LiveSim(Actor):
         self.tickets = tickets
         self.transactions = txs
         self.idempotency = {k: (h, s, b) for k, h, s, b in state.idempotency}
-        self.last_event_id = sim.last_event_id
+        self.last_event_id = state.last_event_id
         self._order_seq = len(orders)
         latest = self.deps.bus.latest
         if latest is not None:
@@ -296,18 +297,17 @@ class LiveSim(Actor):
             book.mark(tick)
             events.append(self._event("financials_update", self._financials_payload(book)))
         seq = self._order_seq + 1
-        tx_seq = len(self.transactions) + 1
         key = cmd.idempotency_key
-
-        async def unit(conn: Conn) -> None:
-            await repo.insert_order(conn, self.id, seq, oid, order.status, order.datetime, body)
-            await repo.insert_transactions(conn, self.id, tx_seq, _tx_rows(placement.transactions))
-            await self._write_events(conn, events)
-            if key is not None:
-                await repo.put_idempotency(conn, self.user_id, key, cmd.request_hash, 201, body, self.id)
-
+        w = self._writes(events)
+        w.add_order(self.id, seq, oid, order.status, order.datetime, body)
+        w.add_transactions(self.id, len(self.transactions) + 1, _tx_rows(placement.transactions))
+        if key is not None:
+            w.add_idempotency(self.user_id, key, cmd.request_hash, 201, body, self.id)
+        if seq == 1:
+            sim_id = self.id
+            w.then.append(lambda conn: repo.mark_traded(conn, sim_id))
         try:
-            await self._commit(unit, events)
+            await self._commit(w, events)
         except UniqueViolation as e:
             return await self._resolve_conflict(e, cmd)
         # applied only now that it is durable
@@ -379,18 +379,14 @@ class LiveSim(Actor):
         else:
             book.reserve(oid, placement.reservation)
         seq = self._order_seq + 1
-        tx_seq = len(self.transactions) + 1
         key = cmd.idempotency_key
-
-        async def unit(conn: Conn) -> None:
-            await repo.update_order(conn, original.id, canceled.status, tick.ts, canceled_body)
-            await repo.insert_order(conn, self.id, seq, oid, order.status, order.datetime, body)
-            await repo.insert_transactions(conn, self.id, tx_seq, _tx_rows(placement.transactions))
-            await self._write_events(conn, events)
-            if key is not None:
-                await repo.put_idempotency(conn, self.user_id, key, cmd.request_hash, 200, body, self.id)
-
-        await self._commit(unit, events)
+        w = self._writes(events)
+        w.update_order(original.id, canceled.status, tick.ts, canceled_body)
+        w.add_order(self.id, seq, oid, order.status, order.datetime, body)
+        w.add_transactions(self.id, len(self.transactions) + 1, _tx_rows(placement.transactions))
+        if key is not None:
+            w.add_idempotency(self.user_id, key, cmd.request_hash, 200, body, self.id)
+        await self._commit(w, events)
         self._order_seq = seq
         self.orders[original.id] = canceled
         self.tickets.pop(original.id, None)
@@ -426,12 +422,10 @@ class LiveSim(Actor):
         bodies = [encode(c) for c in canceled]
         events = [self._event("order_update", b) for b in bodies]
 
-        async def unit(conn: Conn) -> None:
-            for c, b in zip(canceled, bodies):
-                await repo.update_order(conn, c.id, c.status, ts, b)
-            await self._write_events(conn, events)
-
-        await self._commit(unit, events)
+        w = self._writes(events)
+        for c, b in zip(canceled, bodies):
+            w.update_order(c.id, c.status, ts, b)
+        await self._commit(w, events)
         for c in canceled:
             self.orders[c.id] = c
             self.tickets.pop(c.id, None)
@@ -515,20 +509,17 @@ class LiveSim(Actor):
             events.append(self._event("financials_update", self._financials_payload(book)))
         if closing:
             events.append(self._event("ended", b"{}"))
-        tx_seq = len(self.transactions) + 1
         sim_id = self.id
-
-        async def unit(conn: Conn) -> None:
-            for o, b in zip(changed, bodies):
-                await repo.update_order(conn, o.id, o.status, tick.ts, b)
-            await repo.insert_transactions(conn, sim_id, tx_seq, _tx_rows(new_txs))
-            await self._write_events(conn, events)
-            if closing:
-                assert settled_at is not None and closing_balance is not None
-                await repo.settle_simulation(conn, sim_id, settled_at, closing_balance)
-
+        w = self._writes(events)
+        for o, b in zip(changed, bodies):
+            w.update_order(o.id, o.status, tick.ts, b)
+        w.add_transactions(sim_id, len(self.transactions) + 1, _tx_rows(new_txs))
+        if closing:
+            assert settled_at is not None and closing_balance is not None
+            at, balance = settled_at, closing_balance
+            w.then.append(lambda conn: repo.settle_simulation(conn, sim_id, at, balance))
         try:
-            await self._commit(unit, events)
+            await self._commit(w, events)
         except DatabaseUnavailable:
             log.warning("simulation %s: tick %s not committed (database unavailable); retrying on the next tick",
                         self.id, tick.seq)
@@ -563,11 +554,14 @@ class LiveSim(Actor):
         self.last_event_id += 1
         return _Event(self.last_event_id, type_, payload)
 
-    async def _write_events(self, conn: Conn, events: list[_Event]) -> None:
+    def _writes(self, events: list[_Event]) -> repo.Writes:
+        """A unit of work that starts with `events`."""
+        w = repo.Writes()
         for ev in events:
-            await repo.insert_event(conn, self.id, ev.id, ev.type, ev.payload)
+            w.add_event(self.id, ev.id, ev.type, ev.payload)
+        return w
 
-    async def _commit(self, unit: Callable[[Conn], Any], events: list[_Event]) -> None:
+    async def _commit(self, unit: repo.Writes | Callable[[Conn], Any], events: list[_Event]) -> None:
         """Commit `unit`; if it fails, give back the event ids it would have used."""
         try:
             await self.deps.committer.commit(unit)
@@ -604,18 +598,6 @@ class LiveSim(Actor):
     def financials(self) -> Any:
         assert self.book is not None
         return self.book.financials()
-
-
-def _reservation(order: Order, ticket: Ticket) -> Reservation:
-    """What a pending order holds, rebuilt from its stored buying-power block."""
-    bpe = order.buying_power_effect
-    amount = ZERO
-    if bpe is not None and bpe.change > 0:
-        amount = bpe.change
-    closing = tuple(
-        ((leg.instrument.symbol, leg.direction), leg.quantity) for leg in ticket.legs if not leg.opening
-    )
-    return Reservation(amount=amount, closing=closing)
 
 
 def _tx_rows(txs: tuple[Transaction, ...] | list[Transaction]) -> list[tuple[UUID, UUID | None, datetime, bytes]]:

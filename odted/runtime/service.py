@@ -117,9 +117,7 @@ class LiveService:
         async def fail(conn: Any) -> int | None:
             if not await repo.set_status(conn, sim_id, "failed"):
                 return None
-            sim = await repo.load_simulation(conn, sim_id)
-            assert sim is not None
-            event_id = sim.last_event_id + 1
+            event_id = await repo.last_event_id(conn, sim_id) + 1
             await repo.insert_event(conn, sim_id, event_id, "settlement_failed", b"{}")
             return event_id
 
@@ -159,7 +157,7 @@ class LiveService:
             id=self._new_uuid(), user_id=user_id, account_id=account_id, date=session.date,
             starting_capital=starting_capital, description=description, status="open",
             start_time=session.open_utc, end_time=session.close_utc, created_at=now, settled_at=None,
-            closing_balance=None, traded=False, crashes=0, last_crash=None, last_event_id=0,
+            closing_balance=None, traded=False, crashes=0, last_crash=None,
         )
         async with self._create_lock:
             if account_id is None and user_id in self._live_by_user:

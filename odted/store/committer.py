@@ -1,12 +1,15 @@
 """Group commit: one writer task commits the writes of many actors together.
 
-Through the trio-asyncio bridge a single-row transaction costs ~600 µs of CPU and tops
-out near 1,600 commits/s (DESIGN.md "What things cost"); a batch of writes in one
-transaction costs about the same as one. So actors do not commit on their own: they hand
-a unit of work (`async def fn(conn)`, plain asyncpg code) to the `Committer` and await it.
-The writer takes everything queued (up to `max_batch`), runs it in one transaction in a
-single crossing of the bridge, and then releases every waiter. If the batch fails, the
-units are retried one by one, so one bad unit fails alone and the others still commit.
+Through the trio-asyncio bridge every statement costs a trip through the asyncio loop;
+a single-row transaction tops out near 1,600 commits/s, while batched rows
+(`executemany`) go at 200k rows/s (DESIGN.md "What things cost"). So actors do not
+commit on their own: they hand the writer a unit of work and await it. A unit is either
+a `Writes` (rows for the live-trading tables: the writer merges the rows of every unit
+in the batch and sends each table's rows in one statement) or, for the rare write that
+is not rows, a function `async def fn(conn)` of plain asyncpg code. The writer takes
+everything queued (up to `max_batch`), commits it in one transaction in a single
+crossing of the bridge, and releases every waiter. If the batch fails, the units are
+retried one by one, so one bad unit fails alone and the others still commit.
 
 A unit's result (or its exception) is delivered to the caller that submitted it. While
 the database is unreachable the waiters get `DatabaseUnavailable` and nothing of their
@@ -22,6 +25,7 @@ import outcome
 import trio
 
 from odted.store.db import Conn, Database, DatabaseUnavailable
+from odted.store.live import Writes, apply_writes
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ T = TypeVar("T")
 
 __all__ = ["Committer", "Unit"]
 
-Unit = Callable[[Conn], Awaitable[Any]]
+Unit = Writes | Callable[[Conn], Awaitable[Any]]
 
 
 class _Pending(Generic[T]):
@@ -52,14 +56,14 @@ class Committer:
         self.units = 0
         self.largest_batch = 0
 
-    async def commit(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run `fn(conn)` in a group transaction; return its result once committed.
+    async def commit(self, fn: Unit) -> Any:
+        """Commit a unit in a group transaction; return its result (None for `Writes`).
 
         The caller is shielded while its unit is in flight: once handed to the writer, a
         unit is waited for to the end (committed or failed), so no caller ever leaves
         not knowing whether its write happened.
         """
-        p: _Pending[T] = _Pending(fn)
+        p: _Pending[Any] = _Pending(fn)
         try:
             self._send.send_nowait(p)
         except trio.WouldBlock:
@@ -92,7 +96,18 @@ class Committer:
             return
 
         async def together(conn: Conn) -> list[Any]:
-            return [await p.fn(conn) for p in batch]
+            merged = Writes()
+            calls: list[tuple[int, Callable[[Conn], Awaitable[Any]]]] = []
+            for i, p in enumerate(batch):
+                if isinstance(p.fn, Writes):
+                    merged.extend(p.fn)
+                else:
+                    calls.append((i, p.fn))
+            await apply_writes(conn, merged)
+            results: list[Any] = [None] * len(batch)
+            for i, fn in calls:
+                results[i] = await fn(conn)
+            return results
 
         try:
             results = await self._db.run(together)
@@ -110,8 +125,12 @@ class Committer:
             p.done.set()
 
     async def _commit_one(self, p: _Pending[Any]) -> None:
+        fn = p.fn
         try:
-            p.result = outcome.Value(await self._db.run(p.fn))
+            if isinstance(fn, Writes):
+                p.result = outcome.Value(await self._db.run(apply_writes, fn))
+            else:
+                p.result = outcome.Value(await self._db.run(fn))
         except Exception as e:
             p.result = outcome.Error(e)
         p.done.set()

@@ -8,26 +8,24 @@ the caller with msgspec (JSON), stored as `jsonb`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 from uuid import UUID
 
 from odted.store.db import Conn
 
 __all__ = [
+    "Writes",
+    "apply_writes",
     "SimulationRow",
     "StoredState",
     "insert_simulation",
     "load_state",
     "open_simulation_ids",
-    "insert_order",
-    "update_order",
-    "insert_transactions",
     "insert_event",
     "events_after",
-    "put_idempotency",
     "get_idempotency",
     "insert_history",
     "history",
@@ -40,8 +38,92 @@ __all__ = [
 
 _SIM_COLUMNS = """
     id, user_id, account_id, date, starting_capital, description, status, start_time,
-    end_time, created_at, settled_at, closing_balance, traded, crashes, last_crash, last_event_id
+    end_time, created_at, settled_at, closing_balance, traded, crashes, last_crash
 """
+
+
+class StaleWrite(Exception):
+    """The database disagrees with the actor's memory: a bug or a second writer."""
+
+
+@dataclass
+class Writes:
+    """The rows one unit of live-trading work writes.
+
+    The committer merges the `Writes` of a whole batch and sends each table's rows in
+    one statement (DESIGN.md: batches do not pay the bridge's per-statement cost).
+    `then` holds the rare writes that are not rows of these tables (settling, deleting).
+    """
+
+    orders: list[tuple[UUID, UUID, int, str, datetime, str]] = field(default_factory=list)
+    order_updates: list[tuple[UUID, str, datetime, str, str]] = field(default_factory=list)
+    transactions: list[tuple[UUID, UUID, int, UUID | None, datetime, str]] = field(default_factory=list)
+    events: list[tuple[UUID, int, str, str]] = field(default_factory=list)
+    idempotency: list[tuple[UUID, str, str, int, bytes, UUID | None]] = field(default_factory=list)
+    then: list[Callable[[Conn], Awaitable[Any]]] = field(default_factory=list)
+
+    def add_order(self, sim_id: UUID, seq: int, order_id: UUID, status: str, created_at: datetime, doc: bytes) -> None:
+        self.orders.append((order_id, sim_id, seq, status, created_at, doc.decode()))
+
+    def update_order(self, order_id: UUID, status: str, updated_at: datetime, doc: bytes,
+                     expect_status: str = "pending") -> None:
+        self.order_updates.append((order_id, status, updated_at, doc.decode(), expect_status))
+
+    def add_transactions(self, sim_id: UUID, first_seq: int,
+                         rows: Sequence[tuple[UUID, UUID | None, datetime, bytes]]) -> None:
+        for i, (tid, oid, ts, doc) in enumerate(rows):
+            self.transactions.append((tid, sim_id, first_seq + i, oid, ts, doc.decode()))
+
+    def add_event(self, sim_id: UUID, event_id: int, type_: str, payload: bytes) -> None:
+        self.events.append((sim_id, event_id, type_, payload.decode() or "{}"))
+
+    def add_idempotency(self, user_id: UUID, key: str, request_hash: str, status: int, body: bytes,
+                        sim_id: UUID | None) -> None:
+        self.idempotency.append((user_id, key, request_hash, status, body, sim_id))
+
+    def extend(self, other: Writes) -> None:
+        self.orders += other.orders
+        self.order_updates += other.order_updates
+        self.transactions += other.transactions
+        self.events += other.events
+        self.idempotency += other.idempotency
+        self.then += other.then
+
+
+async def apply_writes(conn: Conn, w: Writes) -> None:
+    """Write `w` in a handful of statements, inside the caller's transaction.
+
+    A guarded order update whose order is no longer in the expected status raises
+    `StaleWrite`, failing the transaction: memory and the database disagree.
+    """
+    if w.orders:
+        await conn.executemany(
+            "INSERT INTO orders (id, simulation_id, seq, status, created_at, updated_at, doc) "
+            "VALUES ($1, $2, $3, $4, $5, $5, $6::jsonb)", w.orders)
+    if w.order_updates:
+        ids, statuses, stamps, docs, expects = (list(c) for c in zip(*w.order_updates))
+        done = await conn.fetch(
+            "UPDATE orders o SET status = u.status, updated_at = u.ts, doc = u.doc::jsonb "
+            "FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) "
+            "AS u(id, status, ts, doc, expect) WHERE o.id = u.id AND o.status = u.expect RETURNING o.id",
+            ids, statuses, stamps, docs, expects)
+        if len(done) != len(ids):
+            missing = set(ids) - {r[0] for r in done}
+            raise StaleWrite(f"orders not in their expected status in the database: {sorted(map(str, missing))}")
+    if w.transactions:
+        await conn.executemany(
+            "INSERT INTO transactions (id, simulation_id, seq, order_id, ts, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            w.transactions)
+    if w.events:
+        await conn.executemany(
+            "INSERT INTO simulation_events (simulation_id, id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
+            w.events)
+    if w.idempotency:
+        await conn.executemany(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, simulation_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6)", w.idempotency)
+    for fn in w.then:
+        await fn(conn)
 
 
 @dataclass(frozen=True)
@@ -61,7 +143,6 @@ class SimulationRow:
     traded: bool
     crashes: int
     last_crash: str | None
-    last_event_id: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +150,7 @@ class StoredState:
     """Everything an actor needs to rebuild one simulation."""
 
     simulation: SimulationRow
+    last_event_id: int
     orders: list[bytes]  # order documents, in placement order
     transactions: list[bytes]  # transaction documents, in commit order
     idempotency: list[tuple[str, str, int, bytes]]  # (key, request hash, status, body)
@@ -81,10 +163,10 @@ def _sim(row: Any) -> SimulationRow:
 async def insert_simulation(conn: Conn, sim: SimulationRow) -> None:
     await conn.execute(
         f"INSERT INTO simulations ({_SIM_COLUMNS}) VALUES "
-        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         sim.id, sim.user_id, sim.account_id, sim.date, sim.starting_capital, sim.description, sim.status,
         sim.start_time, sim.end_time, sim.created_at, sim.settled_at, sim.closing_balance, sim.traded,
-        sim.crashes, sim.last_crash, sim.last_event_id,
+        sim.crashes, sim.last_crash,
     )
 
 
@@ -104,6 +186,7 @@ async def load_state(conn: Conn, sim_id: UUID) -> StoredState | None:
     )
     return StoredState(
         simulation=sim,
+        last_event_id=await last_event_id(conn, sim_id),
         orders=[r[0].encode() for r in orders],
         transactions=[r[0].encode() for r in txs],
         idempotency=[(r["key"], r["request_hash"], r["status"], bytes(r["body"])) for r in keys],
@@ -122,54 +205,20 @@ async def active_live_simulation(conn: Conn, user_id: UUID) -> SimulationRow | N
     return None if row is None else _sim(row)
 
 
-async def insert_order(conn: Conn, sim_id: UUID, seq: int, order_id: UUID, status: str,
-                       created_at: datetime, doc: bytes) -> None:
-    await conn.execute(
-        "INSERT INTO orders (id, simulation_id, seq, status, created_at, updated_at, doc) "
-        "VALUES ($1, $2, $3, $4, $5, $5, $6::jsonb)",
-        order_id, sim_id, seq, status, created_at, doc.decode(),
-    )
-    await conn.execute("UPDATE simulations SET traded = true WHERE id = $1 AND NOT traded", sim_id)
-
-
-async def update_order(conn: Conn, order_id: UUID, status: str, updated_at: datetime, doc: bytes,
-                       *, expect_status: str | None = "pending") -> None:
-    """Replace an order's document; with `expect_status`, only from that status."""
-    if expect_status is None:
-        result = await conn.execute(
-            "UPDATE orders SET status = $2, updated_at = $3, doc = $4::jsonb WHERE id = $1",
-            order_id, status, updated_at, doc.decode(),
-        )
-    else:
-        result = await conn.execute(
-            "UPDATE orders SET status = $2, updated_at = $3, doc = $4::jsonb WHERE id = $1 AND status = $5",
-            order_id, status, updated_at, doc.decode(), expect_status,
-        )
-    if result != "UPDATE 1":
-        raise StaleWrite(f"order {order_id} is not {expect_status} in the database")
-
-
-class StaleWrite(Exception):
-    """The database disagrees with the actor's memory: a bug or a second writer."""
-
-
-async def insert_transactions(conn: Conn, sim_id: UUID, first_seq: int,
-                              rows: Sequence[tuple[UUID, UUID | None, datetime, bytes]]) -> None:
-    """Insert (id, order id, ts, document) rows with seq first_seq, first_seq+1, ..."""
-    if not rows:
-        return
-    await conn.executemany(
-        "INSERT INTO transactions (id, simulation_id, seq, order_id, ts, doc) VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        [(tid, sim_id, first_seq + i, oid, ts, doc.decode()) for i, (tid, oid, ts, doc) in enumerate(rows)],
-    )
-
-
 async def insert_event(conn: Conn, sim_id: UUID, event_id: int, type_: str, payload: bytes) -> None:
     await conn.execute(
         "INSERT INTO simulation_events (simulation_id, id, type, payload) VALUES ($1, $2, $3, $4::jsonb)",
         sim_id, event_id, type_, payload.decode(),
     )
-    await conn.execute("UPDATE simulations SET last_event_id = $2 WHERE id = $1", sim_id, event_id)
+
+
+async def last_event_id(conn: Conn, sim_id: UUID) -> int:
+    return await conn.fetchval(
+        "SELECT coalesce(max(id), 0) FROM simulation_events WHERE simulation_id = $1", sim_id)
+
+
+async def mark_traded(conn: Conn, sim_id: UUID) -> None:
+    await conn.execute("UPDATE simulations SET traded = true WHERE id = $1 AND NOT traded", sim_id)
 
 
 async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_000) -> list[tuple[int, str, bytes]]:
@@ -179,15 +228,6 @@ async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_
         sim_id, after_id, limit,
     )
     return [(r[0], r[1], r[2].encode()) for r in rows]
-
-
-async def put_idempotency(conn: Conn, user_id: UUID, key: str, request_hash: str, status: int, body: bytes,
-                          sim_id: UUID | None) -> None:
-    await conn.execute(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, simulation_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        user_id, key, request_hash, status, body, sim_id,
-    )
 
 
 async def get_idempotency(conn: Conn, user_id: UUID, key: str, retention_seconds: float) -> tuple[str, int, bytes] | None:

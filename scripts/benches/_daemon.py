@@ -23,8 +23,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Daemon(tuple):
+    """(host, port) of a running daemon, with its state dir."""
+
+    state: Path
+
+
 @contextmanager
-def daemon(args: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+def daemon(args: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[Daemon]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="odted-bench-") as tmp:
         log = open(Path(tmp) / "daemon.log", "wb")
@@ -43,7 +49,9 @@ def daemon(args: list[str] | None = None, env: dict[str, str] | None = None) -> 
                     if proc.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit(f"daemon did not start:\n{(Path(tmp) / 'daemon.log').read_text()}")
                     time.sleep(0.1)
-            yield "127.0.0.1", port
+            d = Daemon(("127.0.0.1", port))
+            d.state = Path(tmp) / "state"
+            yield d
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(20)

@@ -41,8 +41,7 @@ CREATE TABLE simulations (
     closing_balance   numeric,
     traded            boolean     NOT NULL DEFAULT false,
     crashes           integer     NOT NULL DEFAULT 0,
-    last_crash        text,
-    last_event_id     bigint      NOT NULL DEFAULT 0
+    last_crash        text
 );
 -- One open manual simulation per user; one live session per account and day.
 CREATE UNIQUE INDEX simulations_one_open_live ON simulations (user_id) WHERE account_id IS NULL AND status = 'open';
