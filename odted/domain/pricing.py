@@ -33,6 +33,7 @@ from odted.domain.ticks import snap_mid
 __all__ = ["ComboQuote", "leg_quotes", "quote_combo", "combo_from_quotes"]
 
 _HALF = Decimal("0.5")
+_ZERO = Decimal(0)
 
 
 class ComboQuote(msgspec.Struct, frozen=True, gc=False):
@@ -95,8 +96,37 @@ def combo_from_quotes(legs: Sequence[TicketLeg], quotes: tuple[OptionQuote, ...]
 
 
 def quote_combo(legs: Sequence[TicketLeg], tick: Tick) -> ComboQuote | None:
-    """The combo quote of `legs` in `tick`, or None when a leg has no quote."""
-    quotes = leg_quotes(legs, tick)
-    if isinstance(quotes, int):
-        return None
-    return combo_from_quotes(legs, quotes)
+    """The combo quote of `legs` in `tick`, or None when a leg has no quote.
+
+    `leg_quotes` and `combo_from_quotes` fused into one pass: the live matcher calls this
+    for every pending order on every tick."""
+    strikes = tick.strikes
+    chain = tick.chain
+    n = len(strikes)
+    ask_side = _ZERO
+    bid_side = _ZERO
+    quotes = []
+    for leg in legs:
+        k = leg.strike
+        i = n if k is None else bisect_left(strikes, k)
+        if i == n or strikes[i] != k:
+            return None
+        at = chain[i]
+        q = at.call if leg.instrument.right == "C" else at.put
+        quotes.append(q)
+        r = leg.ratio
+        if leg.sign > 0:
+            if r == 1:
+                ask_side += q.ask
+                bid_side += q.bid
+            else:
+                ask_side += q.ask * r
+                bid_side += q.bid * r
+        elif r == 1:
+            ask_side -= q.bid
+            bid_side -= q.ask
+        else:
+            ask_side -= q.bid * r
+            bid_side -= q.ask * r
+    mid = snap_mid((ask_side + bid_side) * _HALF, len(legs))
+    return ComboQuote(ask_side=ask_side, bid_side=bid_side, mid=mid, quotes=tuple(quotes))

@@ -45,6 +45,10 @@ _HALF = Decimal("0.5")
 _ONE = Decimal(1)
 
 
+_PER_NICKEL = Decimal(20)
+_PER_DIME = Decimal(10)
+
+
 def tick_for(price: Decimal, legs: int) -> Decimal:
     """The tick of an order with `legs` legs at (unsigned or signed) net `price`."""
     if legs > 1 or abs(price) <= DIME_ABOVE:
@@ -73,5 +77,9 @@ def snap_mid(mid: Decimal, legs: int) -> Decimal:
     The tick of a single leg is decided by the raw mid's size: 3.02 is above 3.00, so it
     snaps on the dime grid, to 3.00.
     """
-    tick = tick_for(mid, legs)
-    return (mid / tick + _HALF).to_integral_value(rounding=ROUND_FLOOR) * tick
+    if legs > 1 or abs(mid) <= DIME_ABOVE:  # tick_for, inlined: this runs per order per tick
+        tick, per = NICKEL, _PER_NICKEL
+    else:
+        tick, per = DIME, _PER_DIME
+    # x / tick == x * per exactly (per is the tick's exact inverse), and cheaper.
+    return (mid * per + _HALF).to_integral_value(rounding=ROUND_FLOOR) * tick

@@ -536,17 +536,17 @@ class LiveSim(Actor):
             self.deps.on_ended(self)
 
     def _record_history(self, tick: Tick, book: Book) -> None:
-        second = tick.ts.replace(microsecond=0)
+        """Hand the history writer a row for this second when the financials changed."""
+        ts = tick.ts
+        second = ts.replace(microsecond=0) if ts.microsecond else ts
         if second == self._last_history_second:
             return
-        row = book.history_row(second)
-        key = (row.net_liquidation_value, row.realized_profit_loss, row.fees, row.available_buying_power,
-               row.maintenance_buying_power)
         self._last_history_second = second
+        key = (book.net_liquidation_value, book.available_buying_power(), book.realized, book.fees)
         if key == self._last_history:
             return
         self._last_history = key
-        self.deps.history.add(self.id, second, encode(row))
+        self.deps.history.add(self.id, second, encode(book.history_row(second)))
 
     # -- events and commits ----------------------------------------------------------
 
