@@ -9,6 +9,7 @@ stop the embedded server, return (exit 0).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -112,6 +113,18 @@ def build_feed(cfg: Config, calendar: Any) -> Any:
     raise NotImplementedError(f"feed source {cfg.feed.source!r} is not available yet")
 
 
+def tune_gc() -> None:
+    """Freeze what startup allocated and collect the young generation less often.
+
+    The long-lived objects (config, calendar, app, caches) never become garbage, so the
+    collector need not traverse them again; with many actors, fewer young collections
+    keep per-tick latency flat (DESIGN.md: ~30% less fan-out time).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+
+
 def hypercorn_config(cfg: Config) -> hypercorn.config.Config:
     h = hypercorn.config.Config()
     h.bind = [cfg.server.bind]
@@ -184,6 +197,7 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
         if services.market is not None:
             nursery.start_soon(services.market.feed.run, services.market.bus)
         binds = await nursery.start(serve_http)
+        tune_gc()
         log.info("odted %s serving on %s", services.version, ", ".join(binds))
         notifier.ready(f"serving on {', '.join(binds)}")
         nursery.start_soon(notifier.run_watchdog)  # proves the event loop turns; not DB health

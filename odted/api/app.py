@@ -28,6 +28,7 @@ from odted.store.db import DatabaseUnavailable
 __all__ = ["create_app"]
 
 log = logging.getLogger("odted.api")
+access = logging.getLogger("odted.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -83,7 +84,11 @@ def create_app(services: Services) -> QuartTrio:
         requests_total.inc(route=route, method=request.method, status=str(response.status_code))
         t0 = getattr(g, "t0", None)
         if t0 is not None:
-            latency.observe(time.perf_counter() - t0, route=route)
+            elapsed = time.perf_counter() - t0
+            latency.observe(elapsed, route=route)
+            if access.isEnabledFor(logging.DEBUG):
+                access.debug("%s %s %d %.1fms", request.method, request.path, response.status_code,
+                             elapsed * 1000, extra={"request_id": rid})
         return response
 
     @app.teardown_request
@@ -135,9 +140,10 @@ def create_app(services: Services) -> QuartTrio:
     auth.register(api, services)
     user.register(api, services)
     if services.live is not None:
-        from odted.api import live
+        from odted.api import accounts, live
 
         live.register(api, services)
+        accounts.register(api, services)
     return app
 
 

@@ -200,3 +200,37 @@ async def test_no_simulation_means_404_for_orders(live_env):
     r = await c.post("/live/orders", json={
         "type": "limit", "price": "0.05", "price_effect": "debit", "legs": [leg(5950, "C", "buy to open")]})
     assert r.status_code == 404
+
+
+async def test_two_concurrent_replaces_of_one_order_one_wins_one_conflicts(live_env):
+    _, _, c, _ = await start(live_env)
+    legs = [leg(5950, "C", "buy to open")]
+    oid = (await c.post("/live/orders", json={
+        "type": "limit", "price": "0.05", "price_effect": "debit", "legs": legs})).json()["id"]
+    results = []
+
+    async def replace(p):
+        r = await c.put("/live/orders", json={"order_id": oid, "type": "limit", "price": p,
+                                               "price_effect": "debit", "legs": legs})
+        results.append(r.status_code)
+
+    async with trio.open_nursery() as n:
+        n.start_soon(replace, "0.10")
+        n.start_soon(replace, "0.15")
+    assert sorted(results) == [200, 409]
+    orders = (await c.get("/live/orders")).json()
+    assert [o["status"] for o in orders].count("pending") == 1
+
+
+async def test_every_response_has_a_request_id_that_the_log_lines_carry(live_env, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="odted.access")
+    _, _, c, _ = await start(live_env)
+    r = await c.post("/live/orders", headers={"X-Request-ID": "trace-me-42"}, json={
+        "type": "limit", "price": "3.05", "price_effect": "debit", "legs": [leg(5950, "C", "buy to open")]})
+    assert r.status_code == 400 and r.headers["x-request-id"] == "trace-me-42"
+    lines = [rec for rec in caplog.records if getattr(rec, "request_id", None) == "trace-me-42"]
+    assert lines and "POST /live/orders 400" in lines[-1].getMessage()
+    generated = (await c.get("/live")).headers["x-request-id"]
+    assert any(getattr(rec, "request_id", None) == generated for rec in caplog.records)
