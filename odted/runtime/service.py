@@ -146,8 +146,12 @@ class LiveService:
 
     async def open_simulation(self, user_id: UUID, *, starting_capital: Decimal, description: str | None,
                               account_id: UUID | None = None) -> LiveSim:
-        """Create and start a live simulation for today's session."""
-        if not (MIN_CAPITAL <= starting_capital <= MAX_CAPITAL):
+        """Create and start a live simulation for today's session.
+
+        The capital range applies to a `/live` simulation's starting capital; an
+        account's session opens with whatever cash the account has carried.
+        """
+        if account_id is None and not (MIN_CAPITAL <= starting_capital <= MAX_CAPITAL):
             raise Refusal.invalid("invalid_starting_capital", "starting_capital must be between 1000 and 10000000")
         self.check_tradable()
         session = self.clock.session()

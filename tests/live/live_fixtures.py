@@ -1,5 +1,8 @@
 """Live-trading fixtures: the real app with the live service, a tick bus the test steps
-with ticks of the real synthetic day, and users with tokens."""
+with ticks of the real synthetic day, and users with tokens.
+
+Conftests import them (`from live_fixtures import *`): this folder's and those of other
+test folders that run live sessions (they put this folder on `sys.path` first)."""
 
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ from odted.runtime.service import LiveService
 from odted.runtime.settings import settings_cache_for
 
 from live_helpers import DAY
+
+__all__ = ["LiveEnv", "Market", "live_env"]
 
 
 class Market:
