@@ -1,6 +1,8 @@
 """The `odted` command.
 
     odted serve [--config FILE] [--bind HOST:PORT] [--state-dir DIR]
+                [--feed synthetic|replay|upstream] [--date YYYY-MM-DD] [--speed N|max]
+                [--start HH:MM[:SS]] [--upstream-url URL] [--upstream-token TOKEN]
     odted db migrate [--config FILE] [--state-dir DIR]
     odted db status  [--config FILE] [--state-dir DIR]
     odted users add EMAIL [--password-stdin] [--config FILE] [--state-dir DIR]
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the daemon")
     _common(serve)
     serve.add_argument("--bind", metavar="HOST:PORT", help="listen address (overrides server.bind)")
+    serve.add_argument("--feed", choices=("synthetic", "replay", "upstream"),
+                       help="where ticks come from (overrides feed.source)")
+    serve.add_argument("--date", metavar="YYYY-MM-DD", type=_date_arg,
+                       help="synthetic, replay: the trading day (feed.<source>.date)")
+    serve.add_argument("--speed", metavar="N|max", type=_speed_arg,
+                       help="synthetic, replay: 1 real time, N times faster, 0 paused, max (feed.<source>.speed)")
+    serve.add_argument("--start", metavar="HH:MM[:SS]", type=_time_arg,
+                       help="synthetic, replay: New York time of day to start at (feed.<source>.start_time)")
+    serve.add_argument("--upstream-url", metavar="URL", help="upstream: the /__ws URL (feed.upstream.url)")
+    serve.add_argument("--upstream-token", metavar="TOKEN",
+                       help="upstream: the token (feed.upstream.token; prefer ODTED_FEED_UPSTREAM_TOKEN)")
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
@@ -73,7 +87,44 @@ def load(args: argparse.Namespace) -> Config:
     if getattr(args, "state_dir", None):
         overrides["state.dir"] = args.state_dir
     env = {k: v for k, v in os.environ.items() if k != "ODTED_CONFIG"}
+    feed = {name: getattr(args, attr, None) for name, attr in (
+        ("feed.source", "feed"), ("feed.upstream.url", "upstream_url"), ("feed.upstream.token", "upstream_token"))}
+    overrides.update({k: v for k, v in feed.items() if v is not None})
+    per_source = {name: getattr(args, attr, None) for name, attr in (
+        ("date", "date"), ("speed", "speed"), ("start_time", "start"))}
+    per_source = {k: v for k, v in per_source.items() if v is not None}
+    if per_source:
+        source = overrides.get("feed.source") or load_config(path, env=env, overrides=overrides).feed.source
+        if source == "upstream":
+            raise ConfigError("--date, --speed and --start apply to the synthetic and replay feeds")
+        overrides.update({f"feed.{source}.{k}": v for k, v in per_source.items()})
     return load_config(path, env=env, overrides=overrides)
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def _time_arg(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HH:MM or HH:MM:SS, got {text!r}") from None
+
+
+def _speed_arg(text: str) -> float | str:
+    if text == "max":
+        return text
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = -1.0
+    if not 0 <= speed < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or max, got {text!r}")
+    return speed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,9 @@ from typing import Any, Literal, Mapping
 
 import msgspec
 
+from odted.market.replay import ReplayConfig
 from odted.market.synthetic import SyntheticConfig
+from odted.market.upstream import UpstreamConfig
 
 
 __all__ = [
@@ -78,6 +80,35 @@ class FeedConfig(Section):
     stale_after_ms: int = 5000
     """Market-time milliseconds without a tick after which the feed is stale (/ready 503)."""
     synthetic: SyntheticConfig = msgspec.field(default_factory=SyntheticConfig)
+    replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)
+    upstream: UpstreamConfig = msgspec.field(default_factory=UpstreamConfig)
+    record: bool = True
+    """Store every tick the feed publishes (the recorder), whatever the source."""
+    record_interval: float = 1.0
+    """Seconds between the recorder's writes (sooner when record_batch ticks wait)."""
+    record_batch: int = 512
+    """Most ticks the recorder writes at once."""
+    record_buffer: int = 1024
+    """Most ticks the recorder holds unwritten; when full, a feed that can wait waits."""
+
+    def __post_init__(self) -> None:
+        if self.record_interval <= 0 or self.record_batch < 1 or self.record_buffer < self.record_batch:
+            raise ValueError("record_interval must be > 0, record_batch >= 1, record_buffer >= record_batch")
+        if self.source == "upstream" and not self.upstream.url:
+            raise ValueError("source = \"upstream\" needs feed.upstream.url")
+
+
+class WebSocketConfig(Section):
+    auth_timeout: float = 5.0
+    """Seconds a /__ws client has to send its auth message."""
+    public_max_seconds: float = 300.0
+    """Seconds a public (no token) /__ws connection streams before end_of_data."""
+    outbox_frames: int = 256
+    """Frames queued per connection; a client that falls this far behind is closed (1013)."""
+
+    def __post_init__(self) -> None:
+        if self.auth_timeout <= 0 or self.public_max_seconds <= 0 or self.outbox_frames < 1:
+            raise ValueError("auth_timeout and public_max_seconds must be > 0, outbox_frames >= 1")
 
 
 class AuthConfig(Section):
@@ -138,6 +169,7 @@ class Config(Section):
     state: StateConfig = msgspec.field(default_factory=StateConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     feed: FeedConfig = msgspec.field(default_factory=FeedConfig)
+    websocket: WebSocketConfig = msgspec.field(default_factory=WebSocketConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     users: UsersConfig = msgspec.field(default_factory=UsersConfig)
     mail: MailConfig = msgspec.field(default_factory=MailConfig)

@@ -34,7 +34,10 @@ from odted.config import Config
 from odted.market.bus import TickBus
 from odted.market.calendar import default_calendar
 from odted.market.clock import MarketClock
+from odted.market.recorder import Recorder
+from odted.market.replay import ReplayFeed
 from odted.market.synthetic import SyntheticFeed
+from odted.market.upstream import UpstreamFeed
 from odted.metrics import Registry
 from odted.runtime.service import LiveLimits, LiveService
 from odted.runtime.settings import settings_cache_for
@@ -42,6 +45,7 @@ from odted.sdnotify import Notifier
 from odted.store import migrate as migrations
 from odted.store.db import Database, ensure_database_exists, open_bridge, open_database
 from odted.store.embedded import EmbeddedPostgres
+from odted.store.ticks import TickStore
 
 log = logging.getLogger("odted.daemon")
 
@@ -91,6 +95,7 @@ class Market:
     clock: MarketClock
     calendar: Any
     feed: Any
+    recorder: Recorder | None = None
 
     def readiness(self, stale_after_ms: int) -> Callable[[], Awaitable[str | None]]:
         async def check() -> str | None:
@@ -106,11 +111,23 @@ class Market:
         return check
 
 
-def build_feed(cfg: Config, calendar: Any) -> Any:
-    """The tick source `feed.source` names."""
+def build_feed(cfg: Config, calendar: Any, ticks: TickStore | None = None) -> Any:
+    """The tick source `feed.source` names (replay reads the recorded `ticks`)."""
     if cfg.feed.source == "synthetic":
         return SyntheticFeed(cfg.feed.synthetic, calendar)
-    raise NotImplementedError(f"feed source {cfg.feed.source!r} is not available yet")
+    if cfg.feed.source == "replay":
+        if ticks is None:
+            raise ValueError("the replay feed needs the tick store")
+        return ReplayFeed(cfg.feed.replay, ticks)
+    return UpstreamFeed(cfg.feed.upstream, calendar)
+
+
+def build_recorder(cfg: Config, calendar: Any, ticks: TickStore) -> Recorder | None:
+    """The recorder when `feed.record` is on."""
+    if not cfg.feed.record:
+        return None
+    f = cfg.feed
+    return Recorder(ticks.append, calendar, interval=f.record_interval, batch=f.record_batch, buffer=f.record_buffer)
 
 
 def tune_gc() -> None:
@@ -150,7 +167,9 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
             )
             calendar = await trio.to_thread.run_sync(default_calendar)
             bus = TickBus()
-            market = Market(bus=bus, clock=MarketClock(bus, calendar), calendar=calendar, feed=build_feed(cfg, calendar))
+            ticks = TickStore(db)
+            market = Market(bus=bus, clock=MarketClock(bus, calendar), calendar=calendar,
+                            feed=build_feed(cfg, calendar, ticks), recorder=build_recorder(cfg, calendar, ticks))
             limits = RateLimits(cfg.ratelimit)
             users = Users.build(cfg, db, limits)
             await users.add_operator_tokens(cfg.auth.static_tokens)
@@ -164,6 +183,8 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
             )
             services.readiness["market data"] = market.readiness(cfg.feed.stale_after_ms)
             services.status["feed"] = lambda: market.feed.state()
+            if market.recorder is not None:
+                services.status["recorder"] = market.recorder.state
             shutdown = trio.Event()
             try:
                 await _serve(cfg, services, signals, shutdown, notifier, task_status)
@@ -192,8 +213,11 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_signals)
+        if services.market is not None and services.market.recorder is not None:  # before the feed, too
+            await nursery.start(services.market.recorder.run, services.market.bus)
         if services.live is not None:  # before the feed: its engine must see the first tick
             await nursery.start(services.live.run)
+        await nursery.start(services.ws_hub.run)
         if services.market is not None:
             nursery.start_soon(services.market.feed.run, services.market.bus)
         binds = await nursery.start(serve_http)
@@ -204,6 +228,7 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
         task_status.started(binds)
         await shutdown.wait()
         notifier.stopping()
+        services.ws_hub.shutdown()
         with trio.move_on_after(cfg.server.graceful_timeout + 1):
             await server_done.wait()
         nursery.cancel_scope.cancel()

@@ -134,11 +134,13 @@ def create_app(services: Services) -> QuartTrio:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error_response(ApiError(500, "internal_error", "an internal error occurred; it has been logged"))
 
-    from odted.api import auth, system, user
+    from odted.api import auth, market_data, system, user, ws
 
     system.register(api, services)
     auth.register(api, services)
     user.register(api, services)
+    market_data.register(api, services)
+    ws.register(app, services)
     if services.live is not None:
         from odted.api import accounts, live
 

@@ -69,6 +69,8 @@ class Services:
     users: Users = None  # type: ignore[assignment]
     # Live trading (odted.runtime.service.LiveService), when the daemon runs it.
     live: Any = None
+    # The /__ws hub (odted.api.ws.WebSocketHub): register channels on it before serving.
+    ws_hub: Any = None
 
     def __post_init__(self) -> None:
         from odted.api.ratelimit import RateLimits
@@ -78,3 +80,7 @@ class Services:
             self.ratelimits = RateLimits(self.config.ratelimit)
         if self.users is None:
             self.users = Users.build(self.config, self.db, self.ratelimits)
+        if self.ws_hub is None:
+            from odted.api.ws import WebSocketHub
+
+            self.ws_hub = WebSocketHub.from_config(self.config)

@@ -62,6 +62,11 @@ class FeedState(msgspec.Struct, frozen=True, kw_only=True):
     ended: bool = False
     """The feed published its last tick and returned (synthetic `on_close = "end"`,
     replay at the end of its session)."""
+    reconnects: int = 0
+    """Upstream only: how many times the connection was made again after it was lost."""
+    error: str | None = None
+    """Why the feed is not publishing, when it knows (the last connection failure
+    upstream; replay: nothing to play)."""
 
 
 class Feed(Protocol):
