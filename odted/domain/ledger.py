@@ -263,6 +263,10 @@ class Book:
         """The maintenance requirement after adding `changes` to the net holdings."""
         return maintenance_requirement([*self.holdings(), *changes])
 
+    @property
+    def has_positions(self) -> bool:
+        return bool(self._positions)
+
     def open_positions(self) -> list[PositionState]:
         return list(self._positions.values())
 

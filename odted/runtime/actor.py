@@ -104,7 +104,16 @@ class Actor:
         if self._busy or self._tick_work:
             self._pending_tick = tick
             return False
-        return self._run_tick(tick, counted=True)
+        self.last_tick_seq = tick.seq
+        try:
+            work = self.on_tick(tick)
+        except Exception as exc:
+            work = _crash(exc)
+        if work is None:
+            return False  # the common case, inlined: no wake-up, no allocation
+        self._tick_work.append((work, True))
+        self._wakeup.set()
+        return True
 
     def _run_tick(self, tick: Tick, *, counted: bool) -> bool:
         self.last_tick_seq = tick.seq

@@ -34,7 +34,8 @@ import msgspec
 import trio
 
 from odted.domain.chain import Tick
-from odted.domain.fills import Fill, fill_on_tick
+from odted.domain.fills import Fill, decide
+from odted.domain.pricing import ComboQuote, quote_combo
 from odted.domain.ids import order_id as make_order_id
 from odted.domain.ledger import Book
 from odted.domain.lifecycle import (
@@ -136,6 +137,36 @@ class Reply:
 # -- dependencies ------------------------------------------------------------------
 
 
+ComboKey = tuple[tuple[int | None, str, int, int], ...]
+
+
+def combo_key(ticket: Ticket) -> ComboKey:
+    """What a combo quote depends on besides the tick: each leg's strike, right, side, ratio."""
+    return tuple((leg.strike, leg.instrument.right, leg.sign, leg.ratio) for leg in ticket.legs)
+
+
+class ComboCache:
+    """Combo quotes of the current tick, shared by every actor: sessions that rest orders
+    on the same structure (bots running one strategy) price it once per tick."""
+
+    __slots__ = ("_seq", "_quotes")
+
+    def __init__(self) -> None:
+        self._seq = -1
+        self._quotes: dict[ComboKey, ComboQuote | None] = {}
+
+    def get(self, key: ComboKey, ticket: Ticket, tick: Tick) -> ComboQuote | None:
+        if tick.seq != self._seq:
+            self._seq = tick.seq
+            self._quotes = {}
+        try:
+            return self._quotes[key]
+        except KeyError:
+            combo = self._quotes[key] = quote_combo(ticket.legs, tick)
+            return combo
+
+
+
 @dataclass
 class LiveDeps:
     db: Database
@@ -147,6 +178,7 @@ class LiveDeps:
     idempotency_retention: float = 24 * 3600.0
     new_uuid: Callable[[], UUID] = uuid.uuid4
     on_ended: Callable[[LiveSim], None] = field(default=lambda sim: None)
+    combos: ComboCache = field(default_factory=ComboCache)
 
 
 class _Event:
@@ -168,7 +200,7 @@ class LiveSim(Actor):
         self.sim: repo.SimulationRow | None = None
         self.book: Book | None = None
         self.orders: dict[UUID, Order] = {}
-        self.tickets: dict[UUID, Ticket] = {}  # the pending orders, parsed
+        self.tickets: dict[UUID, tuple[Ticket, ComboKey]] = {}  # the pending orders, parsed
         self.transactions: list[Transaction] = []
         self.idempotency: dict[str, tuple[str, int, bytes]] = {}
         self.tick: Tick | None = None
@@ -202,7 +234,7 @@ class LiveSim(Actor):
         txs = [_tx_dec.decode(doc) for doc in state.transactions]
         book = Book.from_transactions(sim.id, sim.starting_capital, txs)
         orders: dict[UUID, Order] = {}
-        tickets: dict[UUID, Ticket] = {}
+        tickets: dict[UUID, tuple[Ticket, ComboKey]] = {}
         for doc in state.orders:
             order = _order_dec.decode(doc)
             orders[order.id] = order
@@ -210,7 +242,7 @@ class LiveSim(Actor):
                 ticket = parse_order(order.request())
                 if isinstance(ticket, OrderDenied):  # stored orders passed validation once
                     raise ValueError(f"stored pending order {order.id} no longer parses: {ticket}")
-                tickets[order.id] = ticket
+                tickets[order.id] = (ticket, combo_key(ticket))
                 book.reserve(order.id, reservation_of(order, ticket))
         await self.deps.settings.ensure(sim.user_id)
         self.sim = sim
@@ -314,7 +346,7 @@ class LiveSim(Actor):
         self._order_seq = seq
         self.orders[oid] = order
         if order.is_pending:
-            self.tickets[oid] = assessed.ticket
+            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket))
             self.book.reserve(oid, placement.reservation)
         else:
             self.book = book
@@ -392,7 +424,7 @@ class LiveSim(Actor):
         self.tickets.pop(original.id, None)
         self.orders[oid] = order
         if order.is_pending:
-            self.tickets[oid] = assessed.ticket
+            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket))
         self.book = book
         self.transactions.extend(placement.transactions)
         if key is not None:
@@ -452,18 +484,25 @@ class LiveSim(Actor):
         if sim is None or book is None or self._ended:
             return None
         self.tick = tick
-        book.mark(tick)
+        if book.has_positions:  # nothing to mark otherwise: the market value stays zero
+            book.mark(tick)
         self._record_history(tick, book)
         closing = tick.closing or tick.ts >= sim.end_time
-        fills: list[tuple[UUID, Fill]] = []
+        fills: list[tuple[UUID, Fill]] | None = None
         if self.tickets:
-            slippage = self._settings()[1]
-            for oid, ticket in self.tickets.items():
-                fill = fill_on_tick(ticket, tick, slippage)
+            slippage = self.deps.settings.get(sim.user_id)[1]
+            combos = self.deps.combos
+            for oid, (ticket, key) in self.tickets.items():
+                combo = combos.get(key, ticket, tick)
+                fill = None if combo is None else decide(ticket, combo, slippage)  # = fill_on_tick
                 if fill is not None:
+                    if fills is None:
+                        fills = []
                     fills.append((oid, fill))
-        if not fills and not closing:
-            return None
+        if fills is None:
+            if not closing:
+                return None
+            fills = []
 
         async def work() -> None:
             await self._settle_tick(tick, fills, closing)
@@ -479,7 +518,7 @@ class LiveSim(Actor):
         new_txs: list[Transaction] = []
         for oid, fill in fills:
             order = self.orders[oid]
-            ticket = self.tickets[oid]
+            ticket = self.tickets[oid][0]
             denied = recheck_fill(ticket, fill, book=book, fees=fees, order_id=oid)
             book.release(oid)
             if denied is not None:

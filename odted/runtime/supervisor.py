@@ -161,9 +161,11 @@ class Supervisor:
                     pacer.close()
                     await trio.sleep_forever()
                 self.ticks += 1
-                for actor in list(self._actors.values()):
+                started = 0
+                for actor in self._actors.values():  # no awaits here: the dict cannot change
                     if actor.offer_tick(tick):
-                        self._work_in_flight += 1
+                        started += 1
+                self._work_in_flight += started
                 seq = tick.seq
                 self.processed_seq = seq
                 self._work_done.unpark_all()

@@ -10,7 +10,9 @@
    record before the reply.
 2. Tick cost: N live simulations, each with two resting orders, driven in-process by
    the real supervisor on a real (embedded) PostgreSQL: time from publishing a tick
-   until every actor has taken it, and CPU per session-tick.
+   until every actor has taken it, and CPU per session-tick. `shared`: every session
+   rests on the same two options (bots running one strategy: the combo memo prices each
+   structure once per tick); `distinct`: two-leg verticals over 1,600 strike pairs.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def bench_orders(connections: int, seconds: float) -> list[str]:
     ]
 
 
-async def _tick_cost(sims: int, ticks: int) -> str:
+async def _tick_cost(sims: int, ticks: int, shapes: str) -> str:
     import trio
 
     from odted.domain.orders import OrderLeg, OrderRequest
@@ -142,23 +144,36 @@ async def _tick_cost(sims: int, ticks: int) -> str:
                         actors = []
                         t0 = time.perf_counter()
 
-                        async def open_one(u):
+                        def orders_for(k: int) -> list[OrderRequest]:
+                            if shapes == "shared":  # every session rests on the same two options
+                                return [OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit",
+                                                     legs=(OrderLeg(inst, Decimal(1), "buy to open"),))
+                                        for inst in (FAR_PUT, FAR_CALL)]
+                            # distinct: two put debit verticals near the money per session, 1,600 strike pairs
+                            out = []
+                            for j in (0, 1):
+                                lo = 5800 + 5 * ((k + j * 7) % 40)  # near the money: worth far more than 0.05
+                                hi = lo + 5 * (1 + (k // 40 + j) % 40)
+                                out.append(OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit", legs=(
+                                    OrderLeg(f"SPXW  {DAY:%y%m%d}P{hi * 1000:08d}", Decimal(1), "buy to open"),
+                                    OrderLeg(f"SPXW  {DAY:%y%m%d}P{lo * 1000:08d}", Decimal(1), "sell to open"))))
+                            return out
+
+                        async def open_one(k, u):
                             actor = await service.open_simulation(u, starting_capital=Decimal(100000), description=None)
-                            for inst, action in ((FAR_PUT, "buy to open"), (FAR_CALL, "buy to open")):
-                                req = OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit",
-                                                   legs=(OrderLeg(inst, Decimal(1), action),))
+                            for req in orders_for(k):
                                 await service.ask(actor, PlaceOrder(req))
                             actors.append(actor)
 
                         limiter = trio.CapacityLimiter(64)
 
-                        async def guarded(u):
+                        async def guarded(k, u):
                             async with limiter:
-                                await open_one(u)
+                                await open_one(k, u)
 
                         async with trio.open_nursery() as n:
-                            for u in users:
-                                n.start_soon(guarded, u)
+                            for k, u in enumerate(users):
+                                n.start_soon(guarded, k, u)
                         setup = time.perf_counter() - t0
                         pending = sum(len(a.tickets) for a in actors)
                         gc.collect()
@@ -177,7 +192,7 @@ async def _tick_cost(sims: int, ticks: int) -> str:
             pg.stop()
     med_wall = statistics.median(walls)
     med_cpu = statistics.median(cpus)
-    return (f"{sims:>6} sims, {pending} resting orders: tick to all done median {med_wall * 1000:.1f} ms "
+    return (f"{sims:>6} sims, {pending} resting orders ({shapes} structures): tick to all done median {med_wall * 1000:.1f} ms "
             f"(p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.1f} ms), CPU per session-tick "
             f"{med_cpu / sims * 1e6:.2f} µs (goal <= 10 µs); setup {setup:.1f} s")
 
@@ -189,6 +204,7 @@ def main() -> None:
     ap.add_argument("--sims", default="1000,5000")
     ap.add_argument("--ticks", type=int, default=30)
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--shapes", default="shared,distinct", help="resting structures: shared, distinct or both")
     args = ap.parse_args()
     import trio
 
@@ -196,8 +212,9 @@ def main() -> None:
     if not args.skip_http:
         for line in bench_orders(args.connections, args.seconds):
             print(line)
-    for n in (int(x) for x in args.sims.split(",") if x):
-        print(trio.run(_tick_cost, n, args.ticks))
+    for shapes in args.shapes.split(","):
+        for n in (int(x) for x in args.sims.split(",") if x):
+            print(trio.run(_tick_cost, n, args.ticks, shapes))
 
 
 if __name__ == "__main__":
