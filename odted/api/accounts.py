@@ -168,9 +168,6 @@ class AccountLocks:
             if not users[0]:
                 del self._locks[account_id]
 
-    def __len__(self) -> int:
-        return len(self._locks)
-
 
 class StoredSession:
     """A session without a running actor, read from the database: the attributes the

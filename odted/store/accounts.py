@@ -205,9 +205,11 @@ async def _delete(conn: Conn, user_id: uuid.UUID, account_id: uuid.UUID) -> Refu
 
 
 async def _sessions(conn: Conn, user_id: uuid.UUID, account_id: uuid.UUID) -> list[SessionRow]:
+    # Newest first. `created_at` is market time, which two sessions of one day can share;
+    # a day's open or settled session is its latest (it opened after the others ended).
     rows = await conn.fetch(
         f"SELECT {_SESSION} FROM simulations s WHERE s.account_id = $2 AND s.user_id = $1 AND {_SHOWN}"
-        " ORDER BY s.date DESC, s.created_at DESC, s.id",
+        " ORDER BY s.date DESC, s.status IN ('open', 'settled') DESC, s.created_at DESC, s.id",
         user_id, account_id,
     )
     return [_session(r) for r in rows]

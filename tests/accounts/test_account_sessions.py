@@ -107,6 +107,29 @@ async def test_concurrent_opens_make_one_session(live_env):
     assert len({i for _, i in got}) == 1
 
 
+async def test_archiving_and_opening_at_once_never_leave_an_archived_account_with_a_session(live_env):
+    for _ in range(5):
+        c, a = await new_account(live_env)
+        got = {}
+
+        async def archive():
+            got["archive"] = await c.patch(f"/accounts/{a['id']}", json={"status": "archived"})
+
+        async def open_():
+            got["open"] = await c.post(sessions_url(a), json={})
+
+        async with trio.open_nursery() as n:
+            n.start_soon(archive)
+            n.start_soon(open_)
+        account = (await c.get(f"/accounts/{a['id']}")).json()
+        current = (await c.get(f"{sessions_url(a)}/current")).json()
+        if got["open"].status_code == 201:
+            assert got["archive"].status_code == 409 and account["status"] == "active" and current is not None
+        else:
+            assert got["open"].status_code == 409 and got["open"].text.startswith("account_archived:")
+            assert got["archive"].status_code == 200 and account["status"] == "archived" and current is None
+
+
 async def test_patch_on_a_live_session_is_409(live_env):
     c, a = await new_account(live_env)
     s = await open_session(c, a)

@@ -60,6 +60,17 @@ async def test_name_is_required_and_at_most_80_characters(live_env):
     assert (await c.post("/accounts", json={"name": "y"})).status_code == 400  # starting_capital is required
 
 
+async def test_a_description_is_optional_and_at_most_1000_characters(live_env):
+    _, token = await live_env.user()
+    c = live_env.client(token)
+    r = await c.post("/accounts", json={"name": "x", "starting_capital": "5000", "description": "d" * 1001})
+    assert r.status_code == 400 and r.text.startswith("invalid_input:")
+    r = await c.post("/accounts", json={"name": "x", "starting_capital": "5000", "description": "d" * 1000})
+    assert r.status_code == 201
+    r = await c.post("/accounts", json={"name": "y", "starting_capital": "5000"})
+    assert r.json()["description"] is None
+
+
 @pytest.mark.parametrize("engine", ["historical", *BROKERS])
 async def test_engines_not_yet_available_are_409(live_env, engine):
     _, token = await live_env.user()
