@@ -30,8 +30,6 @@ from odted.store.db import Conn, Database
 
 __all__ = ["AccountRow", "AccountStore", "Refused", "SessionRecord", "SessionRow"]
 
-MANUAL = "manual"
-
 _ACCOUNT = """
     a.id, a.user_id, a.name, a.description, a.engine, a.type, a.starting_capital, a.cash_balance,
     a.status, a.created_at,
