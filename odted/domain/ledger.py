@@ -263,6 +263,18 @@ class Book:
         """The maintenance requirement after adding `changes` to the net holdings."""
         return maintenance_requirement([*self.holdings(), *changes])
 
+    def copy(self) -> Book:
+        """An independent copy (positions and reservations included), cheap enough to
+        take per command: changes are decided on the copy, committed, then swapped in."""
+        new = Book.__new__(Book)
+        for name in Book.__slots__:
+            setattr(new, name, getattr(self, name))
+        new._positions = {k: state.copy() for k, state in self._positions.items()}
+        new._reservations = dict(self._reservations)
+        if isinstance(self._holdings, (list, dict)):
+            new._holdings = self._holdings.copy()
+        return new
+
     @property
     def has_positions(self) -> bool:
         return bool(self._positions)

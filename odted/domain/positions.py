@@ -96,6 +96,12 @@ class PositionState:
         self.half_mult = ZERO  # sign x 50 x quantity: value = (bid + ask) x half_mult
         self.value = ZERO  # signed net liquidity at the last mark
 
+    def copy(self) -> PositionState:
+        new = PositionState.__new__(PositionState)
+        for name in PositionState.__slots__:
+            setattr(new, name, getattr(self, name))
+        return new
+
     def _flows(self, tx: Transaction) -> Decimal:
         value = tx.value if tx.value is not None else ZERO
         if value > 0:

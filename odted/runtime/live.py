@@ -20,7 +20,6 @@ Part 12 (events, settlement), DESIGN.md "Fills", "Buying power", "Ids".
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import uuid
@@ -324,7 +323,7 @@ class LiveSim(Actor):
         events = [self._event("order_update", body)]
         book = self.book
         if placement.transactions:
-            book = copy.deepcopy(self.book)
+            book = self.book.copy()
             book.apply_all(placement.transactions)
             book.mark(tick)
             events.append(self._event("financials_update", self._financials_payload(book)))
@@ -402,7 +401,7 @@ class LiveSim(Actor):
         canceled_body = encode(canceled)
         body = encode(order)
         events = [self._event("order_update", canceled_body), self._event("order_update", body)]
-        book = copy.deepcopy(self.book)
+        book = self.book.copy()
         book.release(original.id)
         if placement.transactions:
             book.apply_all(placement.transactions)
@@ -513,7 +512,7 @@ class LiveSim(Actor):
         """Fills (with their re-check), then at the close expiry and settlement."""
         assert self.sim is not None and self.book is not None
         fees, _ = self._settings()
-        book = copy.deepcopy(self.book)
+        book = self.book.copy()
         changed: list[Order] = []
         new_txs: list[Transaction] = []
         for oid, fill in fills:

@@ -38,7 +38,7 @@ TERMINAL_STATUSES = ("completed", "halted", "killed", "failed")
 
 _COLUMNS = """
     id, bot_id, simulation_id, date, status, source_hash, risk::text AS risk, reprice::text AS reprice,
-    program_state::text AS program_state, flatten_on_kill, halt_reason, error_count, opening_balance,
+    program_state::text AS program_state, order_meta::text AS order_meta, flatten_on_kill, halt_reason, error_count, opening_balance,
     created_at, started_at, ended_at, final_nlv, realized_pl, total_pl, fees, max_intraday_dd,
     order_count, fill_count
 """
@@ -55,6 +55,7 @@ class BotSessionRow:
     risk: str  # JSON of RiskPolicy
     reprice: str  # JSON of RepricePolicy
     program_state: str | None
+    order_meta: str | None
     flatten_on_kill: bool
     halt_reason: str | None
     error_count: int
@@ -137,10 +138,10 @@ async def attach_simulation(conn: Conn, session_id: UUID, sim_id: UUID) -> None:
     await conn.execute("UPDATE bot_sessions SET simulation_id = $2 WHERE id = $1", session_id, sim_id)
 
 
-async def save_program_state(conn: Conn, session_id: UUID, state: str, error_count: int) -> None:
+async def save_program_state(conn: Conn, session_id: UUID, state: str, order_meta: str, error_count: int) -> None:
     await conn.execute(
-        "UPDATE bot_sessions SET program_state = $2::jsonb, error_count = $3 WHERE id = $1",
-        session_id, state, error_count)
+        "UPDATE bot_sessions SET program_state = $2::jsonb, order_meta = $3::jsonb, error_count = $4 WHERE id = $1",
+        session_id, state, order_meta, error_count)
 
 
 async def finalize_session(conn: Conn, session_id: UUID, *, status: str, at: datetime, final_nlv: Decimal,

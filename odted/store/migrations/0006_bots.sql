@@ -46,6 +46,7 @@ CREATE TABLE bot_sessions (
     risk              jsonb       NOT NULL,
     reprice           jsonb       NOT NULL,
     program_state     jsonb,                  -- odted.domain.program.ProgramState, after each commit
+    order_meta        jsonb,                  -- {order id: [intent, tag]} of the strategy's orders
     flatten_on_kill   boolean     NOT NULL DEFAULT false,
     halt_reason       text,
     error_count       integer     NOT NULL DEFAULT 0,
