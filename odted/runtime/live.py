@@ -192,10 +192,11 @@ class _Event:
 class LiveSim(Actor):
     """See the module docstring."""
 
-    def __init__(self, sim_id: UUID, deps: LiveDeps) -> None:
+    def __init__(self, sim_id: UUID, deps: LiveDeps, *, readonly: bool = False) -> None:
         super().__init__(str(sim_id))
         self.id = sim_id
         self.deps = deps
+        self.readonly = readonly
         self.sim: repo.SimulationRow | None = None
         self.book: Book | None = None
         self.orders: dict[UUID, Order] = {}
@@ -225,7 +226,7 @@ class LiveSim(Actor):
 
     async def load(self) -> None:
         state = await self.deps.db.run(repo.load_state, self.id)
-        if state is None or state.simulation.status != "open":
+        if state is None or (state.simulation.status != "open" and not self.readonly):
             self.sim = None if state is None else state.simulation
             self._ended = True
             return
@@ -252,6 +253,9 @@ class LiveSim(Actor):
         self.idempotency = {k: (h, s, b) for k, h, s, b in state.idempotency}
         self.last_event_id = state.last_event_id
         self._order_seq = len(orders)
+        if sim.status != "open":  # a read-only snapshot of an ended simulation
+            self._ended = True
+            return
         latest = self.deps.bus.latest
         if latest is not None:
             self.tick = latest

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 import msgspec
@@ -69,6 +69,11 @@ class LiveService:
         )
         self._live_by_user: dict[UUID, UUID] = {}
         self._create_lock = trio.Lock()
+        # Consulted in order when resuming a simulation: a hook returns the factory of the
+        # actor that runs it (e.g. a bot session's), or None for a plain live simulation.
+        self.resume_factories: list[Callable[[UUID], Awaitable[Callable[[], LiveSim] | None]]] = []
+        # Called when an actor is given up on (after the sessions's status is `failed`).
+        self.give_up_hooks: list[Callable[[UUID], Awaitable[None]]] = []
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -86,8 +91,13 @@ class LiveService:
         ids = await self.db.run(repo.open_simulation_ids)
         n = 0
         for sim_id in ids:
+            factory: Callable[[], LiveSim] | None = None
+            for hook in self.resume_factories:
+                factory = await hook(sim_id)
+                if factory is not None:
+                    break
             try:
-                actor = await self.supervisor.start(str(sim_id), self._factory(sim_id))
+                actor = await self.supervisor.start(str(sim_id), factory or self._factory(sim_id))
             except ActorStopped:
                 log.error("simulation %s could not be resumed", sim_id)
                 continue
@@ -128,15 +138,20 @@ class LiveService:
             if sid == sim_id:
                 del self._live_by_user[user]
                 self.hub.set_active_live(user, None)
+        for hook in self.give_up_hooks:
+            await hook(sim_id)
 
     # -- opening and finding simulations --------------------------------------------------
 
-    def check_tradable(self) -> None:
-        """Refuse unless the market is open and live data is flowing (400)."""
+    def check_tradable(self, *, require_data: bool = True) -> None:
+        """Refuse unless the market is open and (with `require_data`) live data is
+        flowing (400)."""
         session = self.clock.session()
         now = self.clock.now()
         if session is None or not (session.open_utc <= now < session.close_utc):
             raise Refusal.invalid("market_closed", "the market is closed; live sessions open during regular trading hours")
+        if not require_data:
+            return
         latest = self.bus.latest
         stale = self.clock.staleness()
         if latest is None or stale > timedelta(milliseconds=self.limits.stale_after_ms):
@@ -145,15 +160,20 @@ class LiveService:
             raise Refusal.invalid("market_closed", "the session has closed")
 
     async def open_simulation(self, user_id: UUID, *, starting_capital: Decimal, description: str | None,
-                              account_id: UUID | None = None) -> LiveSim:
+                              account_id: UUID | None = None, require_data: bool = True,
+                              factory: Callable[[UUID], LiveSim] | None = None,
+                              before_start: Callable[[Any, UUID], Awaitable[None]] | None = None) -> LiveSim:
         """Create and start a live simulation for today's session.
 
         The capital range applies to a `/live` simulation's starting capital; an
         account's session opens with whatever cash the account has carried.
+        `factory(sim_id)` makes the actor (a plain `LiveSim` by default); `before_start`
+        runs in the same transaction as the simulation's row (e.g. to link a bot
+        session to it).
         """
         if account_id is None and not (MIN_CAPITAL <= starting_capital <= MAX_CAPITAL):
             raise Refusal.invalid("invalid_starting_capital", "starting_capital must be between 1000 and 10000000")
-        self.check_tradable()
+        self.check_tradable(require_data=require_data)
         session = self.clock.session()
         assert session is not None
         now = self.clock.now()
@@ -167,11 +187,17 @@ class LiveService:
             if account_id is None and user_id in self._live_by_user:
                 raise Refusal.conflict("live_simulation_exists",
                                        "you already have an active live simulation; end it with DELETE /live first")
+            async def insert(conn: Any) -> None:
+                await repo.insert_simulation(conn, sim)
+                if before_start is not None:
+                    await before_start(conn, sim.id)
+
             try:
-                await self.committer.commit(lambda conn: repo.insert_simulation(conn, sim))
+                await self.committer.commit(insert)
             except UniqueViolation:
                 raise Refusal.conflict("live_simulation_exists", "a live simulation is already open") from None
-            actor = await self.supervisor.start(str(sim.id), self._factory(sim.id))
+            make = (lambda: factory(sim.id)) if factory is not None else self._factory(sim.id)
+            actor = await self.supervisor.start(str(sim.id), make)
             self._track(actor)
         assert isinstance(actor, LiveSim)
         return actor
@@ -194,6 +220,24 @@ class LiveService:
     def simulation(self, sim_id: UUID) -> LiveSim | None:
         actor = self.supervisor.get(str(sim_id))
         return actor if isinstance(actor, LiveSim) else None
+
+    async def view(self, sim_id: UUID) -> LiveSim:
+        """The running actor of a simulation, or a read-only snapshot of it loaded from
+        the database (an ended simulation: its orders, transactions and positions)."""
+        actor = self.simulation(sim_id)
+        if actor is not None and actor.book is not None:
+            return actor
+        snapshot = LiveSim(sim_id, self._deps, readonly=True)
+        await snapshot.load()
+        if snapshot.sim is None:
+            raise Refusal.not_found("session")
+        if snapshot.book is None:
+            raise Refusal(503, "live_trading_unavailable", "the session is restarting; retry shortly")
+        return snapshot
+
+    @property
+    def deps(self) -> LiveDeps:
+        return self._deps
 
     # -- commands -------------------------------------------------------------------------
 
