@@ -361,8 +361,9 @@ class LiveSim(Actor):
 
     async def _resolve_conflict(self, e: UniqueViolation, cmd: PlaceOrder) -> Reply:
         """A key or client order id already used outside this simulation."""
-        constraint = getattr(e, "constraint_name", "") or ""
-        if constraint.startswith("idempotency_keys") and cmd.idempotency_key is not None:
+        # A key's order id is derived from it, so a key reused in another simulation
+        # collides on the order's id or on the key's record: either way, the record decides.
+        if cmd.idempotency_key is not None:
             found = await self.deps.db.run(repo.get_idempotency, self.user_id, cmd.idempotency_key,
                                            self.deps.idempotency_retention)
             if found is not None:
@@ -371,7 +372,7 @@ class LiveSim(Actor):
                     raise Refusal.conflict("idempotency_key_reused",
                                            "this Idempotency-Key was used with a different request; use a new key")
                 return Reply(status, body, replayed=True)
-            raise Refusal.conflict("idempotency_key_reused", "this Idempotency-Key is still retained; use a new key")
+            raise Refusal.conflict("idempotency_key_reused", "this Idempotency-Key was already used; use a new key")
         raise Refusal.conflict("order_id_taken", "an order with this id already exists; use a new client_order_id")
 
     async def _replace(self, cmd: ReplaceOrder) -> Reply:

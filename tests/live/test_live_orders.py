@@ -234,3 +234,16 @@ async def test_every_response_has_a_request_id_that_the_log_lines_carry(live_env
     assert lines and "POST /live/orders 400" in lines[-1].getMessage()
     generated = (await c.get("/live")).headers["x-request-id"]
     assert any(getattr(rec, "request_id", None) == generated for rec in caplog.records)
+
+
+async def test_a_key_reused_in_a_later_simulation_replays_its_original_answer(live_env):
+    _, _, c, _ = await start(live_env)
+    body = {"type": "limit", "price": "0.05", "price_effect": "debit", "legs": [leg(5950, "C", "buy to open")]}
+    first = await c.post("/live/orders", json=body, headers={"Idempotency-Key": "carry"})
+    assert (await c.delete("/live")).status_code == 204
+    assert (await c.post("/live", json={"starting_capital": "20000"})).status_code == 201
+    again = await c.post("/live/orders", json=body, headers={"Idempotency-Key": "carry"})
+    assert again.status_code == 201 and again.content == first.content
+    other = await c.post("/live/orders", json=dict(body, price="0.10"), headers={"Idempotency-Key": "carry"})
+    assert other.status_code == 409 and other.text.startswith("idempotency_key_reused:")
+    assert (await c.get("/live/orders")).json() == [], "nothing was placed in the new simulation"
