@@ -68,6 +68,9 @@ class DatabaseConfig(Section):
 class StateConfig(Section):
     dir: str = "./var"
     """Where odted keeps its data: embedded PostgreSQL, mail outbox, decision logs."""
+    logs_dir: str = ""
+    """Where bot decision logs are appended (`sessions/<session_id>.jsonl`); empty:
+    `<dir>/logs`."""
 
 
 class LoggingConfig(Section):
@@ -178,6 +181,10 @@ class Config(Section):
     @property
     def state_dir(self) -> Path:
         return Path(self.state.dir).resolve()
+
+    @property
+    def logs_dir(self) -> Path:
+        return Path(self.state.logs_dir).resolve() if self.state.logs_dir else self.state_dir / "logs"
 
     @property
     def bind_host_port(self) -> tuple[str, int]:

@@ -39,6 +39,7 @@ from odted.market.replay import ReplayFeed
 from odted.market.synthetic import SyntheticFeed
 from odted.market.upstream import UpstreamFeed
 from odted.metrics import Registry
+from odted.runtime.bots import BotService
 from odted.runtime.service import LiveLimits, LiveService
 from odted.runtime.settings import settings_cache_for
 from odted.sdnotify import Notifier
@@ -181,6 +182,7 @@ async def run(cfg: Config, *, notifier: Notifier | None = None,
                 db, bus, market.clock, settings_cache_for(users),
                 limits=LiveLimits(ask_timeout=cfg.server.ask_timeout, stale_after_ms=cfg.feed.stale_after_ms),
             )
+            services.bots = BotService(services.live, market.clock, logs_dir=cfg.logs_dir)
             services.readiness["market data"] = market.readiness(cfg.feed.stale_after_ms)
             services.status["feed"] = lambda: market.feed.state()
             if market.recorder is not None:
@@ -217,6 +219,8 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
             await nursery.start(services.market.recorder.run, services.market.bus)
         if services.live is not None:  # before the feed: its engine must see the first tick
             await nursery.start(services.live.run)
+        if services.bots is not None:
+            await nursery.start(services.bots.run)
         await nursery.start(services.ws_hub.run)
         if services.market is not None:
             nursery.start_soon(services.market.feed.run, services.market.bus)

@@ -31,6 +31,8 @@ __all__ = [
     "load_bot",
     "auto_start_bots",
     "active_session_of",
+    "session_on",
+    "sessions_of",
 ]
 
 ACTIVE_STATUSES = ("scheduled", "registering", "waiting_for_data", "running", "settling", "killing")
@@ -113,6 +115,17 @@ async def load_session(conn: Conn, session_id: UUID) -> BotSessionRow | None:
 async def session_of_simulation(conn: Conn, sim_id: UUID) -> BotSessionRow | None:
     r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM bot_sessions WHERE simulation_id = $1", sim_id)
     return None if r is None else _row(r)
+
+
+async def session_on(conn: Conn, bot_id: UUID, day: date) -> BotSessionRow | None:
+    r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM bot_sessions WHERE bot_id = $1 AND date = $2", bot_id, day)
+    return None if r is None else _row(r)
+
+
+async def sessions_of(conn: Conn, bot_id: UUID, limit: int = 90) -> list[BotSessionRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM bot_sessions WHERE bot_id = $1 ORDER BY created_at DESC LIMIT $2", bot_id, limit)
+    return [_row(r) for r in rows]
 
 
 async def active_session_of(conn: Conn, bot_id: UUID) -> BotSessionRow | None:

@@ -230,6 +230,14 @@ async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_
     return [(r[0], r[1], r[2].encode()) for r in rows]
 
 
+async def event_payloads(conn: Conn, sim_id: UUID, type_: str) -> list[bytes]:
+    """The payloads of a simulation's events of one type, in id order."""
+    rows = await conn.fetch(
+        "SELECT payload::text FROM simulation_events WHERE simulation_id = $1 AND type = $2 ORDER BY id",
+        sim_id, type_)
+    return [r[0].encode() for r in rows]
+
+
 async def get_idempotency(conn: Conn, user_id: UUID, key: str, retention_seconds: float) -> tuple[str, int, bytes] | None:
     row = await conn.fetchrow(
         "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2 "

@@ -24,6 +24,7 @@ from odted.market.bus import TickBus
 from odted.market.calendar import default_calendar
 from odted.market.clock import MarketClock
 from odted.market.synthetic import SyntheticConfig, SyntheticDay
+from odted.runtime.bots import BotService
 from odted.runtime.service import LiveService
 from odted.runtime.settings import settings_cache_for
 
@@ -108,9 +109,11 @@ async def live_env(db, services, nursery) -> AsyncIterator[LiveEnv]:
     service = LiveService(db, bus, clock, settings_cache_for(services.users))
     services.auth = services.users.authenticator
     services.live = service
+    services.bots = BotService(service, clock, logs_dir=services.config.logs_dir)
     market = Market(bus)
     market.step(0)  # the open
     await nursery.start(service.run)
+    await nursery.start(services.bots.run)
     app = create_app(services)
     shutdown = trio.Event()
     binds = await nursery.start(lambda task_status: hypercorn.trio.serve(

@@ -1,0 +1,657 @@
+"""The bot-session actor: a live simulation driven by a compiled strategy.
+
+A `BotSim` is a `LiveSim` (same orders, fills, settlement) that, on every tick, also
+re-prices its resting orders (peg + concession), checks its risk policy, and steps its
+strategy program through a `StrategyContext` (bots-api; DESIGN.md "Bots").
+
+Plan, then commit. On a tick the actor first *plans* synchronously: the program and the
+re-pricing run against the committed state through a recording context, so a bot with
+nothing to do costs a few microseconds and wakes no task. Only a plan with actions
+(orders to place, replace or cancel, decision-log entries, a status change) becomes tick
+work: the actor replays the plan on a copy of its book (each order validated again in
+order, so two orders of one plan cannot overdraw buying power), commits every row in one
+unit — orders, transactions, events, the decision-log entries and the program state —
+and only then swaps the copy in. A failed commit drops the plan; the next tick plans
+again from the committed state, so the program never runs ahead of the database and a
+restarted bot resumes without placing anything twice.
+
+Lifecycle (persisted at every step): `waiting_for_data` until the first tick, `running`,
+`settling` at the closing tick, then `completed`; or `halted` (daily-loss cap: working
+orders canceled, positions closed at market), `killing` → `killed` (DELETE), `failed`
+(the supervisor gave up). A halted or killed bot places nothing more but its
+simulation stays open so its positions settle at the close.
+
+Decision log: every entry is a `decision_log` event of the simulation (persisted with
+the change it explains, pushed on `simulation_events`, served in emission order) and a
+line appended to `<logs_dir>/sessions/<session_id>.jsonl` after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Sequence
+from uuid import UUID
+
+import msgspec
+
+from odted.domain.chain import Tick
+from odted.domain.ctx import StrategyOrder
+from odted.domain.fills import Fill
+from odted.domain.ledger import Book
+from odted.domain.lifecycle import cancel_order, place_order
+from odted.domain.money import dollars
+from odted.domain.orders import Order, OrderDenied, OrderLeg, OrderRequest
+from odted.domain.positions import Position
+from odted.domain.program import ProgramState
+from odted.domain.reprice import CLOSING, OPENING, LimitPrice, RepricePolicy, RepriceState
+from odted.domain.reprice import step as reprice_step
+from odted.domain.risk import DrawdownGuard, ErrorBudget, RiskPolicy, check_new_order, holdings_of, record_error
+from odted.domain.strategy import compile_strategy, parse_config
+from odted.domain.validation import validate_order
+from odted.runtime.actor import TickWork
+from odted.runtime.errors import Refusal
+from odted.runtime.live import LiveDeps, LiveSim, Reply, _Event, _tx_rows, combo_key, encode
+from odted.store import bot_sessions as bs
+from odted.store import live as repo
+from odted.store.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BotSim", "BotDeps", "KillSession", "CancelBotOrders", "StaleNotice", "DecisionEntry"]
+
+_risk_dec = msgspec.json.Decoder(RiskPolicy)
+_reprice_dec = msgspec.json.Decoder(RepricePolicy)
+_state_dec = msgspec.json.Decoder(ProgramState)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KillSession:
+    """DELETE a bot session: stop acting, cancel open orders (and close positions at
+    market with `flatten`) at the next tick, then `killed`."""
+
+    flatten: bool = False
+
+
+@dataclass(frozen=True)
+class CancelBotOrders:
+    """Cancel the session's open orders and keep running."""
+
+
+@dataclass(frozen=True)
+class StaleNotice:
+    """Market data has been stale for `ms` milliseconds (sent by the staleness watchdog)."""
+
+    ms: int
+
+
+class DecisionEntry(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One decision-log entry: `ctx.log()` (`kind` "log") or `ctx.signal()` ("signal")."""
+
+    ts: datetime
+    kind: str
+    message: str
+    data: dict[str, Any] = {}
+    session_id: UUID | None = None
+
+
+@dataclass
+class BotDeps:
+    logs_dir: Path
+    on_status: Any = None  # callable(session_id, status) after a status change commits
+
+
+# -- a plan -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Place:
+    order_id: UUID
+    request: OrderRequest
+    intent: str
+    tag: str
+
+
+@dataclass
+class _Replace:
+    order_id: UUID
+    new_id: UUID
+    limit: LimitPrice
+    reason: str
+
+
+@dataclass
+class _Cancel:
+    order_id: UUID
+
+
+@dataclass
+class _Flatten:
+    """Close every open position at market (halt, kill with flatten)."""
+
+
+@dataclass
+class _Plan:
+    actions: list[Any] = field(default_factory=list)
+    entries: list[DecisionEntry] = field(default_factory=list)
+    state: ProgramState | None = None  # the program state to commit (None: unchanged)
+    walks: dict[UUID, RepriceState] = field(default_factory=dict)  # walk states that advanced
+    status: str | None = None  # a lifecycle change to commit
+    halt_reason: str | None = None
+    errors: int = 0  # errors to count against the budget
+    guard: DrawdownGuard | None = None
+
+    @property
+    def durable(self) -> bool:
+        """Whether anything here must be committed before it takes effect."""
+        return bool(self.actions or self.entries or self.status or self.errors
+                    or (self.state is not None))
+
+
+class _Recorder:
+    """The `StrategyContext` of one planning step: reads committed state, records actions."""
+
+    def __init__(self, bot: BotSim, tick: Tick, plan: _Plan) -> None:
+        self._bot = bot
+        self._tick = tick
+        self._plan = plan
+        self._orders: tuple[StrategyOrder, ...] | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self._tick.ts
+
+    @property
+    def tick(self) -> Tick:
+        return self._tick
+
+    @property
+    def positions(self) -> Sequence[Position]:
+        assert self._bot.book is not None
+        return self._bot.book.positions()
+
+    @property
+    def orders(self) -> Sequence[StrategyOrder]:
+        if self._orders is None:
+            bot = self._bot
+            self._orders = tuple(StrategyOrder(order=bot.orders[oid], intent=intent, tag=tag)
+                                 for oid, (intent, tag) in bot.meta.items() if oid in bot.orders)
+        return self._orders
+
+    def place_order(self, request: OrderRequest, *, intent: str, tag: str) -> UUID | OrderDenied:
+        bot = self._bot
+        denied = bot.deny_new(intent, request, self._plan)
+        if denied is not None:
+            self.log(f"order {tag} denied: {denied.message}", event="order_denied", tag=tag, code=denied.code)
+            return denied
+        assert bot.sim is not None and bot.book is not None
+        fees, slippage = bot.deps.settings.get(bot.sim.user_id)
+        assessed = validate_order(request, tick=self._tick, session_date=bot.sim.date, book=bot.book,
+                                  fees=fees, slippage=slippage)
+        if isinstance(assessed, OrderDenied):
+            self._plan.errors += 1
+            self.log(f"order {tag} refused: {assessed.message}", event="order_refused", tag=tag, code=assessed.code)
+            return assessed
+        oid = bot.deps.new_uuid()
+        self._plan.actions.append(_Place(oid, request, intent, tag))
+        self._orders = None
+        return oid
+
+    def cancel_order(self, order_id: UUID) -> OrderDenied | None:
+        bot = self._bot
+        order = bot.orders.get(order_id)
+        if order is None or order_id not in bot.meta:
+            return OrderDenied(code="not_found", message="no such order of this strategy")
+        if not order.is_pending:
+            return OrderDenied(code="order_not_pending", message=f"the order is {order.status}")
+        self._plan.actions.append(_Cancel(order_id))
+        return None
+
+    def log(self, message: str, **data: Any) -> None:
+        self._plan.entries.append(DecisionEntry(ts=self._tick.ts, kind="log", message=message, data=data))
+
+    def signal(self, name: str, data: dict[str, Any]) -> None:
+        self._plan.entries.append(DecisionEntry(ts=self._tick.ts, kind="signal", message=name, data=dict(data)))
+
+
+# -- the actor --------------------------------------------------------------------------
+
+_PLANNING = ("waiting_for_data", "running")
+_QUIET = ("halted", "killed", "completed", "failed")
+
+
+class BotSim(LiveSim):
+    """See the module docstring."""
+
+    def __init__(self, sim_id: UUID, deps: LiveDeps, bots: BotDeps, *, readonly: bool = False) -> None:
+        super().__init__(sim_id, deps, readonly=readonly)
+        self.bots = bots
+        self.session: bs.BotSessionRow | None = None
+        self.status = "waiting_for_data"
+        self.program: Any = None
+        self.state: ProgramState | None = None
+        self.risk = RiskPolicy()
+        self.reprice = RepricePolicy()
+        self.meta: dict[UUID, tuple[str, str]] = {}  # the strategy's orders: (intent, tag)
+        self.walks: dict[UUID, RepriceState] = {}
+        self.guard: DrawdownGuard | None = None
+        self.budget = ErrorBudget()
+        self.stale = False
+        self.max_drawdown = Decimal(0)
+        self._flatten_on_kill = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        await super().load()
+        row = await self.deps.db.run(bs.session_of_simulation, self.id)
+        if row is None:
+            raise ValueError(f"simulation {self.id} has no bot session")
+        self.session = row
+        self.status = row.status if row.status not in ("scheduled", "registering") else "waiting_for_data"
+        self._flatten_on_kill = row.flatten_on_kill
+        if self.sim is None or self.book is None:
+            return
+        source = await self.deps.db.run(
+            lambda conn: conn.fetchval("SELECT source FROM strategies WHERE source_hash = $1", row.source_hash))
+        config = parse_config(source)
+        if not hasattr(config, "legs"):
+            raise ValueError(f"the pinned strategy {row.source_hash} no longer compiles: {config}")
+        self.program = compile_strategy(config).program  # type: ignore[arg-type]
+        self.state = _state_dec.decode(row.program_state) if row.program_state else self.program.initial_state()
+        self.risk = _risk_dec.decode(row.risk)
+        self.reprice = _reprice_dec.decode(row.reprice)
+        self.budget = ErrorBudget(errors=row.error_count)
+        self.guard = DrawdownGuard.start(self.sim.starting_capital)
+        if row.order_meta:
+            raw = msgspec.json.decode(row.order_meta)
+            self.meta = {UUID(k): (v[0], v[1]) for k, v in raw.items()}
+        now = self.tick.ts if self.tick is not None else self.sim.start_time
+        for oid, (intent, _tag) in self.meta.items():  # resting orders walk on from where they rest
+            order = self.orders.get(oid)
+            if order is not None and order.is_pending and oid in self.tickets:
+                self.walks[oid] = self._walk(intent, order, self.tickets[oid][0], now)
+
+    def _walk(self, intent: str, order: Order, ticket: Any, now: datetime) -> RepriceState:
+        assert order.price is not None and order.price_effect is not None
+        return RepriceState.start(intent, self.reprice, order.price, order.price_effect, len(ticket.legs), now,
+                                  one_sided=ticket.all_buys or ticket.all_sells)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def handle(self, message: Any) -> Any:
+        match message:
+            case KillSession(flatten=flatten):
+                return await self._kill(flatten)
+            case CancelBotOrders():
+                return await self._cancel_bot_orders()
+            case StaleNotice(ms=ms):
+                return await self._on_stale(ms)
+        return await super().handle(message)
+
+    async def _kill(self, flatten: bool) -> Reply:
+        if self.status in _QUIET:
+            raise Refusal.conflict("session_terminal", f"the session is {self.status}")
+        assert self.session is not None
+        sid = self.session.id
+        at = self._now()
+
+        async def write(conn: Any) -> None:
+            await bs.set_session_status(conn, sid, "killing", at=at, flatten_on_kill=flatten)
+
+        await self.deps.committer.commit(write)
+        self.status = "killing"
+        self._flatten_on_kill = flatten
+        return Reply(202, encode({"status": "killing", "session_id": sid}))
+
+    async def _cancel_bot_orders(self) -> Reply:
+        if self.status in _QUIET:
+            raise Refusal.conflict("session_terminal", f"the session is {self.status}")
+        plan = _Plan()
+        for oid, order in self.orders.items():
+            if order.is_pending:
+                plan.actions.append(_Cancel(oid))
+        plan.entries.append(self._entry("cancel-all requested: canceling the open orders", event="cancel_all",
+                                        orders=len(plan.actions)))
+        tick = self.tick
+        assert tick is not None
+        await self._commit_plan(tick, plan)
+        return Reply(202, encode({"status": self.status, "canceled": len(plan.actions)}))
+
+    async def _on_stale(self, ms: int) -> None:
+        if self.stale or self.status not in _PLANNING:
+            return
+        plan = _Plan(entries=[self._entry(f"market data stale for {ms} ms: no new orders until it is fresh",
+                                          event="data_stale", staleness_ms=ms)])
+        if self.tick is not None:
+            await self._commit_plan(self.tick, plan)
+        self.stale = True
+
+    def _entry(self, message: str, **data: Any) -> DecisionEntry:
+        return DecisionEntry(ts=self._now(), kind="log", message=message, data=data)
+
+    # -- ticks -------------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> TickWork | None:
+        work = super().on_tick(tick)  # marks, history, fills, the close
+        if self.book is None or self.sim is None:
+            return work
+        if work is not None:  # fills or the close: commit them, then plan on what is now true
+            async def fills_then_plan() -> None:
+                await work()
+                if not self.ended:
+                    plan = self._plan(tick)
+                    if plan.durable:
+                        await self._commit_quietly(tick, plan)
+                    else:
+                        self._adopt_quiet(plan)
+            return fills_then_plan
+        plan = self._plan(tick)
+        if not plan.durable:
+            self._adopt_quiet(plan)
+            return None
+
+        async def commit() -> None:
+            await self._commit_quietly(tick, plan)
+
+        return commit
+
+    async def _commit_quietly(self, tick: Tick, plan: _Plan) -> None:
+        """Commit a tick's plan; if the database is unavailable, drop it: the next tick
+        plans again from the committed state."""
+        try:
+            await self._commit_plan(tick, plan)
+        except DatabaseUnavailable:
+            log.warning("bot session %s: tick %s plan not committed (database unavailable)", self.key, tick.seq)
+
+    def _adopt_quiet(self, plan: _Plan) -> None:
+        """Keep what a plan with nothing to commit changed in memory (walk timers, the guard)."""
+        self.walks.update(plan.walks)
+        if plan.guard is not None:
+            self.guard = plan.guard
+
+    def _plan(self, tick: Tick) -> _Plan:
+        plan = _Plan()
+        status = self.status
+        book = self.book
+        assert book is not None
+        if status == "killing":
+            plan.actions.extend(_Cancel(oid) for oid, o in self.orders.items() if o.is_pending)
+            if self._flatten_on_kill and book.has_positions:
+                plan.actions.append(_Flatten())
+            plan.status = "killed"
+            plan.entries.append(DecisionEntry(ts=tick.ts, kind="log", message="session killed: orders canceled"
+                                              + (", positions closed at market" if self._flatten_on_kill else ""),
+                                              data={"event": "killed", "flatten": self._flatten_on_kill}))
+            return plan
+        if status not in _PLANNING or self.program is None or tick.closing:
+            return plan
+        if status == "waiting_for_data":
+            plan.status = "running"
+            plan.entries.append(DecisionEntry(ts=tick.ts, kind="log", message="market data is flowing: running",
+                                              data={"event": "running"}))
+        if self.stale:
+            plan.entries.append(DecisionEntry(ts=tick.ts, kind="log", message="market data is fresh again: resuming",
+                                              data={"event": "data_fresh"}))
+            self.stale = False
+        # risk: the daily-loss cap, on a mark one garbage quote cannot trip
+        if self.guard is not None:
+            guard, reading = self.guard.step(self.risk, tick=tick, cash=book.cash, holdings=holdings_of(book))
+            plan.guard = guard
+            if reading.drawdown > self.max_drawdown:
+                self.max_drawdown = reading.drawdown
+            if reading.halt:
+                plan.actions.extend(_Cancel(oid) for oid, o in self.orders.items() if o.is_pending)
+                if book.has_positions:
+                    plan.actions.append(_Flatten())
+                plan.status = "halted"
+                plan.halt_reason = "max_daily_loss"
+                plan.entries.append(DecisionEntry(
+                    ts=tick.ts, kind="log",
+                    message=f"drawdown {reading.drawdown:.2%} reached max_daily_loss_pct "
+                            f"{self.risk.max_daily_loss_pct:.2%}: canceling orders, closing positions, halting",
+                    data={"event": "halted", "reason": "max_daily_loss", "drawdown": reading.drawdown,
+                          "robust_nlv": reading.robust_nlv}))
+                return plan
+        # re-pricing of the strategy's resting orders
+        combos = self.deps.combos
+        for oid, walk in self.walks.items():
+            entry = self.tickets.get(oid)
+            if entry is None:
+                continue
+            ticket, key = entry
+            combo = combos.get(key, ticket, tick)
+            if combo is None:
+                continue
+            walk2, new, reason = reprice_step(walk, tick.ts, combo.raw_mid)
+            if walk2 is not walk:
+                plan.walks[oid] = walk2
+            if new is not None:
+                plan.actions.append(_Replace(oid, self.deps.new_uuid(), new, reason))
+                intent, tag = self.meta[oid]
+                plan.entries.append(DecisionEntry(
+                    ts=tick.ts, kind="log",
+                    message=f"{tag}: re-price to {new.price} {new.price_effect} ({reason})",
+                    data={"event": "reprice", "tag": tag, "intent": intent, "order_id": oid,
+                          "price": new.price, "price_effect": new.price_effect, "reason": reason,
+                          "mid": combo.raw_mid}))
+        # the strategy
+        ctx = _Recorder(self, tick, plan)
+        state = self.program.step(self.state, ctx)
+        if state is not self.state:
+            plan.state = state
+        return plan
+
+    def deny_new(self, intent: str, request: OrderRequest, plan: _Plan) -> OrderDenied | None:
+        """The risk policy's answer to a new order (a closing order is never refused)."""
+        if self.status not in _PLANNING:
+            return OrderDenied(code="session_not_running", message=f"the session is {self.status}")
+        if self.stale and intent != CLOSING:
+            return OrderDenied(code="stale_data", message="market data is stale; no new orders until it is fresh")
+        assert self.book is not None
+        pending = sum(1 for o in self.orders.values() if o.is_pending)
+        planned = sum(1 for a in plan.actions if isinstance(a, _Place))
+        opens = sum(1 for leg in request.legs if leg.action.endswith("to open"))
+        return check_new_order(self.risk, len(self.book.open_positions()), pending + planned,
+                               intent=intent, opens=opens)
+
+    # -- committing a plan -------------------------------------------------------------------
+
+    async def _commit_plan(self, tick: Tick, plan: _Plan) -> None:
+        assert self.sim is not None and self.book is not None and self.session is not None
+        fees, slippage = self.deps.settings.get(self.sim.user_id)
+        book = self.book.copy()
+        ts = tick.ts
+        changed: list[Order] = []  # orders whose document changes (canceled ones)
+        placed: list[tuple[Order, str, str, Any]] = []  # new orders, with intent, tag and ticket
+        txs: list[Any] = []
+        walks = dict(self.walks)
+        walks.update(plan.walks)
+        meta = dict(self.meta)
+        entries = list(plan.entries)
+        errors = plan.errors
+        gone: set[UUID] = set()
+
+        def place(request: OrderRequest, oid: UUID, intent: str, tag: str, replacing: UUID | None = None) -> bool:
+            nonlocal errors
+            assessed = validate_order(request, tick=tick, session_date=self.sim.date, book=book,  # type: ignore[union-attr]
+                                      fees=fees, slippage=slippage, replacing=replacing)
+            if isinstance(assessed, OrderDenied):
+                errors += 1
+                entries.append(DecisionEntry(ts=ts, kind="log", message=f"{tag}: order refused: {assessed.message}",
+                                             data={"event": "order_refused", "tag": tag, "code": assessed.code}))
+                return False
+            placement = place_order(assessed, order_id=oid, ts=ts, fees=fees)
+            if replacing is not None:
+                book.release(replacing)
+            if placement.transactions:
+                book.apply_all(placement.transactions)
+                txs.extend(placement.transactions)
+            else:
+                book.reserve(oid, placement.reservation)
+            placed.append((placement.order, intent, tag, assessed.ticket))
+            meta[oid] = (intent, tag)
+            return True
+
+        for action in plan.actions:
+            if isinstance(action, _Cancel):
+                order = self.orders.get(action.order_id)
+                if order is None or not order.is_pending or action.order_id in gone:
+                    continue
+                changed.append(cancel_order(order, ts=ts))
+                book.release(action.order_id)
+                walks.pop(action.order_id, None)
+                gone.add(action.order_id)
+            elif isinstance(action, _Replace):
+                old = self.orders.get(action.order_id)
+                if old is None or not old.is_pending or action.order_id in gone:
+                    continue
+                intent, tag = meta[action.order_id]
+                request = msgspec.structs.replace(old.request(), price=action.limit.price,
+                                                  price_effect=action.limit.price_effect)
+                if place(request, action.new_id, intent, tag, replacing=action.order_id):
+                    changed.append(cancel_order(old, ts=ts))
+                    gone.add(action.order_id)
+                    walk = walks.pop(action.order_id, None)
+                    if walk is not None and placed[-1][0].is_pending:
+                        walks[action.new_id] = walk
+            elif isinstance(action, _Place):
+                if place(action.request, action.order_id, action.intent, action.tag) and placed[-1][0].is_pending:
+                    o, intent, _tag, ticket = placed[-1]
+                    walks[o.id] = self._walk(intent, o, ticket, ts)
+            elif isinstance(action, _Flatten):
+                for state in list(book.open_positions()):
+                    action_name = "sell to close" if state.direction == "long" else "buy to close"
+                    request = OrderRequest(type="market", legs=(
+                        OrderLeg(instrument=state.instrument.symbol, quantity=Decimal(state.quantity),
+                                 action=action_name),))
+                    place(request, self.deps.new_uuid(), CLOSING, f"flatten-{state.instrument.symbol.strip()}")
+
+        budget = self.budget
+        halt_for_errors = False
+        for _ in range(errors):
+            budget, halt = record_error(budget, self.risk)
+            halt_for_errors = halt_for_errors or halt
+        status = plan.status
+        halt_reason = plan.halt_reason
+        if halt_for_errors and status not in ("halted", "killed"):
+            status, halt_reason = "halted", "error_budget"
+            entries.append(DecisionEntry(ts=ts, kind="log",
+                                         message=f"{budget.errors} errors exceed error_budget {self.risk.error_budget}: halting",
+                                         data={"event": "halted", "reason": "error_budget"}))
+            for oid, o in self.orders.items():
+                if o.is_pending and oid not in gone:
+                    changed.append(cancel_order(o, ts=ts))
+                    book.release(oid)
+                    walks.pop(oid, None)
+                    gone.add(oid)
+        if placed and self.tick is not None:
+            book.mark(tick)
+
+        # events: order updates, financials, decision entries
+        events: list[_Event] = []
+        bodies: list[tuple[Order, bytes]] = [(o, encode(o)) for o in changed]
+        new_bodies: list[tuple[Order, bytes]] = [(o, encode(o)) for o, *_ in placed]
+        for _, body in bodies + new_bodies:
+            events.append(self._event("order_update", body))
+        if txs:
+            events.append(self._event("financials_update", self._financials_payload(book)))
+        sid = self.session.id
+        for e in entries:
+            events.append(self._event("decision_log", encode(msgspec.structs.replace(e, session_id=sid))))
+        w = self._writes(events)
+        for o, body in bodies:
+            w.update_order(o.id, o.status, ts, body)
+        seq = self._order_seq
+        for o, body in new_bodies:
+            seq += 1
+            w.add_order(self.id, seq, o.id, o.status, o.datetime, body)
+        w.add_transactions(self.id, len(self.transactions) + 1, _tx_rows(txs))
+        state = plan.state if plan.state is not None else self.state
+        state_json = encode(state).decode()
+        meta_json = encode({str(k): list(v) for k, v in meta.items()}).decode()
+        error_count = budget.errors
+
+        async def session_rows(conn: Any) -> None:
+            await bs.save_program_state(conn, sid, state_json, meta_json, error_count)
+            if status is not None:
+                await bs.set_session_status(conn, sid, status, at=ts, halt_reason=halt_reason)
+            if self._order_seq == 0 and new_bodies:
+                await repo.mark_traded(conn, self.id)
+
+        w.then.append(session_rows)
+        await self._commit(w, events)
+
+        # durable: apply
+        self._order_seq = seq
+        for o, _ in bodies:
+            self.orders[o.id] = o
+            self.tickets.pop(o.id, None)
+        for o, _intent, _tag, ticket in placed:
+            self.orders[o.id] = o
+            if o.is_pending:
+                self.tickets[o.id] = (ticket, combo_key(ticket))
+        self.transactions.extend(txs)
+        self.book = book
+        self.walks = {oid: wk for oid, wk in walks.items() if oid in self.tickets}
+        self.meta = meta
+        self.budget = budget
+        if plan.guard is not None:
+            self.guard = plan.guard
+        if plan.state is not None:
+            self.state = plan.state
+        if status is not None:
+            self.status = status
+        self._publish(events)
+        self._append_log(entries)
+        if status is not None and self.bots.on_status is not None:
+            self.bots.on_status(sid, status)
+
+    def _append_log(self, entries: list[DecisionEntry]) -> None:
+        if not entries or self.session is None:
+            return
+        path = self.bots.logs_dir / "sessions" / f"{self.session.id}.jsonl"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as f:
+                for e in entries:
+                    f.write(encode(e) + b"\n")
+        except OSError:
+            log.exception("could not append to the decision log file %s", path)
+
+    # -- the close ---------------------------------------------------------------------------
+
+    async def _settle_tick(self, tick: Tick, fills: list[tuple[UUID, Fill]], closing: bool) -> None:
+        if closing and self.session is not None and self.status in _PLANNING:
+            sid = self.session.id
+            await self.deps.committer.commit(lambda conn: bs.set_session_status(conn, sid, "settling", at=tick.ts))
+            self.status = "settling"
+        await super()._settle_tick(tick, fills, closing)
+        if closing and self.ended and self.session is not None:
+            await self._finalize(tick)
+
+    async def _finalize(self, tick: Tick) -> None:
+        assert self.sim is not None and self.book is not None and self.session is not None
+        book = self.book
+        final = "completed" if self.status in ("settling", "running", "waiting_for_data") else self.status
+        sid = self.session.id
+        opening = self.sim.starting_capital
+        final_nlv = dollars(book.cash)
+        filled = sum(1 for o in self.orders.values() if o.status == "filled")
+        values = dict(
+            status=final, at=tick.ts, final_nlv=final_nlv, realized_pl=dollars(book.realized),
+            total_pl=dollars(final_nlv - opening), fees=dollars(book.fees),
+            max_intraday_dd=dollars(self.max_drawdown * opening), order_count=len(self.orders), fill_count=filled,
+        )
+        await self.deps.committer.commit(lambda conn: bs.finalize_session(conn, sid, **values))
+        self.status = final
+        if self.bots.on_status is not None:
+            self.bots.on_status(sid, final)
+
+
