@@ -142,10 +142,12 @@ def create_app(services: Services) -> QuartTrio:
     market_data.register(api, services)
     ws.register(app, services)
     if services.live is not None:
-        from odted.api import accounts, live
+        from odted.api import accounts, bots, live, strategies
 
         live.register(api, services)
         accounts.register(api, services)
+        strategies.register(api, services)
+        bots.register(api, services)
     return app
 
 

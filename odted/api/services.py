@@ -69,6 +69,8 @@ class Services:
     users: Users = None  # type: ignore[assignment]
     # Live trading (odted.runtime.service.LiveService), when the daemon runs it.
     live: Any = None
+    # Bot sessions (odted.runtime.bots.BotService), when the daemon runs live trading.
+    bots: Any = None
     # The /__ws hub (odted.api.ws.WebSocketHub): register channels on it before serving.
     ws_hub: Any = None
 
