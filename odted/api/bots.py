@@ -60,6 +60,7 @@ from odted.domain.ledger import HistoryRow
 from odted.domain.money import CENT, dollars
 from odted.domain.reprice import RepricePolicy, policy_errors
 from odted.domain.risk import RiskPolicy, risk_errors
+from odted.runtime.bot import DecisionEntry
 from odted.runtime.errors import Refusal
 from odted.store.bot_sessions import ACTIVE_STATUSES, BotSessionRow
 from odted.store.bots import BotRecord, BotStore, Refused, SettledDay
@@ -579,7 +580,7 @@ def register(api: Api, services: Services) -> None:
         return json_response(session_view(await bots.session(user, bid, sid)), status=202)
 
     @api.route("GET", f"{one}/decision-log", summary="The strategy's decision log, in emission order",
-               response=list[dict[str, Any]], errors=(404,), tags=tags)
+               response=list[DecisionEntry], errors=(404,), tags=tags)
     async def decision_log(bot_id: str, session_id: str) -> Response:
         return raw_json_response(await runtime().decision_log(current_user(), *ids(bot_id, session_id)))
 
