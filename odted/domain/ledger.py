@@ -104,6 +104,11 @@ class Financials(msgspec.Struct, frozen=True):
 class HistoryRow(msgspec.Struct, frozen=True, gc=False):
     """One per-second history sample (spec 7.1)."""
 
+    @classmethod
+    def of(cls, ts: _dt.datetime, values: tuple[Decimal, ...]) -> HistoryRow:
+        """The row at `ts` from `Book.history_values()`, in canonical money form."""
+        return cls(ts, *(dollars(v) for v in values))
+
     timestamp: _dt.datetime
     net_liquidation_value: Decimal
     profit_loss: Decimal
@@ -122,7 +127,7 @@ class Book:
     __slots__ = (
         "simulation_id", "deposits", "withdrawals", "credits", "debits", "fees",
         "realized", "_positions", "_maintenance", "_reservations", "_reserved",
-        "_market_value", "_open_cost", "_missing", "_holdings",
+        "_market_value", "_open_cost", "_missing", "_holdings", "_cash",
     )  # fmt: skip
 
     def __init__(
@@ -134,6 +139,7 @@ class Book:
         self.credits = ZERO
         self.debits = ZERO
         self.fees = ZERO
+        self._cash = deposits - withdrawals
         self.realized = ZERO
         self._positions: dict[PositionKey, PositionState] = {}
         self._maintenance: Decimal | None = ZERO
@@ -166,9 +172,12 @@ class Book:
         if value is not None:
             if value > 0:
                 self.debits += value
+                self._cash -= value
             else:
                 self.credits -= value
+                self._cash -= value
         self.fees += tx.fees
+        self._cash -= tx.fees
         key = (tx.instrument, tx.position_direction)
         state = self._positions.get(key)
         if tx.type in OPENING:
@@ -233,7 +242,8 @@ class Book:
 
     @property
     def cash(self) -> Decimal:
-        return self.deposits - self.withdrawals + self.credits - self.debits - self.fees
+        """deposits - withdrawals + credits - debits - fees, kept as transactions fold in."""
+        return self._cash
 
     @property
     def maintenance(self) -> Decimal:
@@ -366,6 +376,12 @@ class Book:
             equity_options_maintenance_buying_power=maintenance,
             equity_options_net_liquidation_value=mv,
         )
+
+    def history_values(self) -> tuple[Decimal, ...]:
+        """The raw values of a history row as of the last mark, cheap to take on every
+        tick; `HistoryRow.of(ts, values)` formats them (off the hot path)."""
+        return (self.net_liquidation_value, self.profit_loss, self.unrealized_profit_loss, self.realized,
+                self.credits, self.debits, self.fees, self.maintenance, self.available_buying_power())
 
     def history_row(self, ts: _dt.datetime) -> HistoryRow:
         """The per-second history sample at `ts`, as of the last mark."""

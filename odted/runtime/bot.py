@@ -101,10 +101,29 @@ class DecisionEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     session_id: UUID | None = None
 
 
+class Programs:
+    """Compiled strategy programs by source hash: immutable, so compiled once and shared
+    by every session that pins the same strategy."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, Any] = {}
+
+    async def get(self, db: Any, source_hash: str) -> Any:
+        program = self._by_hash.get(source_hash)
+        if program is None:
+            source = await db.run(repo.strategy_source, source_hash)
+            config = parse_config(source)
+            if not hasattr(config, "legs"):
+                raise ValueError(f"the pinned strategy {source_hash} no longer compiles: {config}")
+            program = self._by_hash[source_hash] = compile_strategy(config).program  # type: ignore[arg-type]
+        return program
+
+
 @dataclass
 class BotDeps:
     logs_dir: Path
     on_status: Any = None  # callable(session_id, status) after a status change commits
+    programs: Programs = field(default_factory=Programs)
 
 
 # -- a plan -----------------------------------------------------------------------------
@@ -258,12 +277,7 @@ class BotSim(LiveSim):
         self._flatten_on_kill = row.flatten_on_kill
         if self.sim is None or self.book is None:
             return
-        source = await self.deps.db.run(
-            lambda conn: conn.fetchval("SELECT source FROM strategies WHERE source_hash = $1", row.source_hash))
-        config = parse_config(source)
-        if not hasattr(config, "legs"):
-            raise ValueError(f"the pinned strategy {row.source_hash} no longer compiles: {config}")
-        self.program = compile_strategy(config).program  # type: ignore[arg-type]
+        self.program = await self.bots.programs.get(self.deps.db, row.source_hash)
         self.state = _state_dec.decode(row.program_state) if row.program_state else self.program.initial_state()
         self.risk = _risk_dec.decode(row.risk)
         self.reprice = _reprice_dec.decode(row.reprice)
@@ -400,8 +414,9 @@ class BotSim(LiveSim):
             plan.entries.append(DecisionEntry(ts=tick.ts, kind="log", message="market data is fresh again: resuming",
                                               data={"event": "data_fresh"}))
             self.stale = False
-        # risk: the daily-loss cap, on a mark one garbage quote cannot trip
-        if self.guard is not None:
+        # risk: the daily-loss cap, on a mark one garbage quote cannot trip (a flat bot's
+        # value is its cash, which only moves on fills: nothing to re-check between them)
+        if self.guard is not None and book.has_positions:
             guard, reading = self.guard.step(self.risk, tick=tick, cash=book.cash, holdings=holdings_of(book))
             plan.guard = guard
             if reading.drawdown > self.max_drawdown:
@@ -578,14 +593,11 @@ class BotSim(LiveSim):
         meta_json = encode({str(k): list(v) for k, v in meta.items()}).decode()
         error_count = budget.errors
 
-        async def session_rows(conn: Any) -> None:
-            await bs.save_program_state(conn, sid, state_json, meta_json, error_count)
-            if status is not None:
-                await bs.set_session_status(conn, sid, status, at=ts, halt_reason=halt_reason)
-            if self._order_seq == 0 and new_bodies:
-                await repo.mark_traded(conn, self.id)
-
-        w.then.append(session_rows)
+        w.execute(bs.SAVE_PROGRAM_STATE, sid, state_json, meta_json, error_count)
+        if status is not None:
+            w.execute(bs.SET_STATUS, sid, status, ts, list(bs.TERMINAL_STATUSES), halt_reason, None)
+        if self._order_seq == 0 and new_bodies:
+            w.execute(repo.MARK_TRADED, self.id)
         await self._commit(w, events)
 
         # durable: apply

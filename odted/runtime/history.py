@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 import trio
 
+import msgspec
+
+from odted.domain.ledger import HistoryRow
 from odted.store import live as repo
 from odted.store.db import Database, DatabaseUnavailable
 
@@ -23,19 +27,22 @@ log = logging.getLogger(__name__)
 
 __all__ = ["HistoryWriter"]
 
+_encode = msgspec.json.Encoder(decimal_format="string").encode
+
 
 class HistoryWriter:
     def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 50_000) -> None:
         self._db = db
         self._interval = interval
         self._max_rows = max_rows
-        self._rows: list[tuple[UUID, datetime, bytes]] = []
+        self._rows: list[tuple[UUID, datetime, tuple[Decimal, ...]]] = []
         self._wake = trio.Event()
         self.written = 0
         self.dropped = 0
 
-    def add(self, sim_id: UUID, ts: datetime, doc: bytes) -> None:
-        self._rows.append((sim_id, ts, doc))
+    def add(self, sim_id: UUID, ts: datetime, values: tuple[Decimal, ...]) -> None:
+        """Queue the row of `sim_id` at second `ts` (`Book.history_values()`)."""
+        self._rows.append((sim_id, ts, values))
         if len(self._rows) >= self._max_rows:
             self._wake.set()
 
@@ -43,8 +50,9 @@ class HistoryWriter:
         rows, self._rows = self._rows, []
         if not rows:
             return
+        docs = [(sid, ts, _encode(HistoryRow.of(ts, values))) for sid, ts, values in rows]
         try:
-            await self._db.run(repo.insert_history, rows)
+            await self._db.run(repo.insert_history, docs)
             self.written += len(rows)
         except DatabaseUnavailable:
             # Keep the newest rows for the next try, bounded: history is derived data.

@@ -589,7 +589,7 @@ class LiveSim(Actor):
         if key == self._last_history:
             return
         self._last_history = key
-        self.deps.history.add(self.id, second, encode(book.history_row(second)))
+        self.deps.history.add(self.id, second, book.history_values())
 
     # -- events and commits ----------------------------------------------------------
 

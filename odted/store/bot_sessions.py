@@ -137,24 +137,30 @@ async def active_session_of(conn: Conn, bot_id: UUID) -> BotSessionRow | None:
 
 async def set_session_status(conn: Conn, session_id: UUID, status: str, *, at: datetime | None = None,
                              halt_reason: str | None = None, flatten_on_kill: bool | None = None) -> None:
-    await conn.execute(
-        "UPDATE bot_sessions SET status = $2, "
-        "started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END, "
-        "ended_at = CASE WHEN $2 = ANY($4::text[]) AND ended_at IS NULL THEN $3 ELSE ended_at END, "
-        "halt_reason = coalesce($5, halt_reason), flatten_on_kill = coalesce($6, flatten_on_kill) "
-        "WHERE id = $1",
-        session_id, status, at, list(TERMINAL_STATUSES), halt_reason, flatten_on_kill,
-    )
+    await conn.execute(SET_STATUS, session_id, status, at, list(TERMINAL_STATUSES), halt_reason, flatten_on_kill)
 
 
 async def attach_simulation(conn: Conn, session_id: UUID, sim_id: UUID) -> None:
     await conn.execute("UPDATE bot_sessions SET simulation_id = $2 WHERE id = $1", session_id, sim_id)
 
 
+SAVE_PROGRAM_STATE = (
+    "UPDATE bot_sessions SET program_state = $2::jsonb, order_meta = $3::jsonb, error_count = $4 WHERE id = $1"
+)
+"""Arguments: session id, program state JSON, order meta JSON, error count (for `Writes.execute`)."""
+
+SET_STATUS = (
+    "UPDATE bot_sessions SET status = $2, "
+    "started_at = CASE WHEN $2 = 'running' AND started_at IS NULL THEN $3 ELSE started_at END, "
+    "ended_at = CASE WHEN $2 = ANY($4::text[]) AND ended_at IS NULL THEN $3 ELSE ended_at END, "
+    "halt_reason = coalesce($5, halt_reason), flatten_on_kill = coalesce($6, flatten_on_kill) "
+    "WHERE id = $1"
+)
+"""Arguments: session id, status, at, TERMINAL_STATUSES, halt reason, flatten_on_kill."""
+
+
 async def save_program_state(conn: Conn, session_id: UUID, state: str, order_meta: str, error_count: int) -> None:
-    await conn.execute(
-        "UPDATE bot_sessions SET program_state = $2::jsonb, order_meta = $3::jsonb, error_count = $4 WHERE id = $1",
-        session_id, state, order_meta, error_count)
+    await conn.execute(SAVE_PROGRAM_STATE, session_id, state, order_meta, error_count)
 
 
 async def finalize_session(conn: Conn, session_id: UUID, *, status: str, at: datetime, final_nlv: Decimal,

@@ -60,7 +60,13 @@ class Writes:
     transactions: list[tuple[UUID, UUID, int, UUID | None, datetime, str]] = field(default_factory=list)
     events: list[tuple[UUID, int, str, str]] = field(default_factory=list)
     idempotency: list[tuple[UUID, str, str, int, bytes, UUID | None]] = field(default_factory=list)
+    # Other statements, each with its rows: a batch sends every distinct statement once.
+    statements: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     then: list[Callable[[Conn], Awaitable[Any]]] = field(default_factory=list)
+
+    def execute(self, sql: str, *args: Any) -> None:
+        """Add one row of arguments for `sql` (run after the rows of the tables above)."""
+        self.statements.setdefault(sql, []).append(args)
 
     def add_order(self, sim_id: UUID, seq: int, order_id: UUID, status: str, created_at: datetime, doc: bytes) -> None:
         self.orders.append((order_id, sim_id, seq, status, created_at, doc.decode()))
@@ -87,6 +93,8 @@ class Writes:
         self.transactions += other.transactions
         self.events += other.events
         self.idempotency += other.idempotency
+        for sql, rows in other.statements.items():
+            self.statements.setdefault(sql, []).extend(rows)
         self.then += other.then
 
 
@@ -122,6 +130,8 @@ async def apply_writes(conn: Conn, w: Writes) -> None:
         await conn.executemany(
             "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, simulation_id) "
             "VALUES ($1, $2, $3, $4, $5, $6)", w.idempotency)
+    for sql, rows in w.statements.items():
+        await conn.executemany(sql, rows)
     for fn in w.then:
         await fn(conn)
 
@@ -217,8 +227,11 @@ async def last_event_id(conn: Conn, sim_id: UUID) -> int:
         "SELECT coalesce(max(id), 0) FROM simulation_events WHERE simulation_id = $1", sim_id)
 
 
+MARK_TRADED = "UPDATE simulations SET traded = true WHERE id = $1 AND NOT traded"
+
+
 async def mark_traded(conn: Conn, sim_id: UUID) -> None:
-    await conn.execute("UPDATE simulations SET traded = true WHERE id = $1 AND NOT traded", sim_id)
+    await conn.execute(MARK_TRADED, sim_id)
 
 
 async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_000) -> list[tuple[int, str, bytes]]:
@@ -228,6 +241,10 @@ async def events_after(conn: Conn, sim_id: UUID, after_id: int, limit: int = 10_
         sim_id, after_id, limit,
     )
     return [(r[0], r[1], r[2].encode()) for r in rows]
+
+
+async def strategy_source(conn: Conn, source_hash: str) -> str | None:
+    return await conn.fetchval("SELECT source FROM strategies WHERE source_hash = $1", source_hash)
 
 
 async def event_payloads(conn: Conn, sim_id: UUID, type_: str) -> list[bytes]:
