@@ -8,9 +8,19 @@
     odted users add EMAIL [--password-stdin] [--config FILE] [--state-dir DIR]
     odted users list  [--config FILE] [--state-dir DIR]
     odted users token EMAIL [--config FILE] [--state-dir DIR]
+    odted bots list  [--url URL] [--token TOKEN]
+    odted bots start BOT [--url URL] [--token TOKEN]
+    odted bots stop  BOT [SESSION] [--flatten] [--url URL] [--token TOKEN]
+    odted logs tail  BOT [SESSION] [--follow] [--url URL] [--token TOKEN]
     odted --version
 
 Bad usage or a bad config exits 2 with a one-line reason on stderr.
+
+`bots` and `logs` are clients of a running daemon's HTTP API (so they work while it
+runs): the URL and token come from `--url` / `--token`, else `$ODTED_URL` /
+`$ODTED_TOKEN`, else `url` / `token` in `$XDG_CONFIG_HOME/odted/cli.toml` (default
+`~/.config/odted/cli.toml`); the URL defaults to `http://127.0.0.1:8080`. `BOT` is a
+bot's id or its name. An error answered by the API exits 1 with its code and message.
 """
 
 from __future__ import annotations
@@ -22,12 +32,15 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Sequence
 
+import msgspec
 import trio
 
 from odted import __version__
 from odted.config import Config, ConfigError, load_config
 
 __all__ = ["main"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,7 +89,34 @@ def build_parser() -> argparse.ArgumentParser:
     token = users_sub.add_parser("token", help="mint a token for an account and print it")
     _common(token)
     token.add_argument("email", metavar="EMAIL")
+
+    bots = sub.add_parser("bots", help="list, start and stop bots (through the HTTP API)")
+    bots_sub = bots.add_subparsers(dest="bots_command", metavar="ACTION", parser_class=_Parser)
+    _client(bots_sub.add_parser("list", help="your bots: id, runtime status, cash balance, name"))
+    start = bots_sub.add_parser("start", help="start today's session of a bot")
+    _client(start)
+    start.add_argument("bot", metavar="BOT", help="the bot's id or name")
+    stop = bots_sub.add_parser("stop", help="stop a bot's session (default: its active one)")
+    _client(stop)
+    stop.add_argument("bot", metavar="BOT", help="the bot's id or name")
+    stop.add_argument("session", metavar="SESSION", nargs="?", help="a session id (default: the active session)")
+    stop.add_argument("--flatten", action="store_true", help="close every position at market first")
+
+    logs = sub.add_parser("logs", help="bot decision logs (through the HTTP API)")
+    logs_sub = logs.add_subparsers(dest="logs_command", metavar="ACTION", parser_class=_Parser)
+    tail = logs_sub.add_parser("tail", help="print a session's decision log, one entry a line")
+    _client(tail)
+    tail.add_argument("bot", metavar="BOT", help="the bot's id or name")
+    tail.add_argument("session", metavar="SESSION", nargs="?",
+                      help="a session id (default: the active session, else the latest)")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new entries (every second) until Ctrl-C")
     return parser
+
+
+def _client(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", metavar="URL", help="the daemon's base URL (default: $ODTED_URL, cli.toml, "
+                                               f"{DEFAULT_URL})")
+    p.add_argument("--token", metavar="TOKEN", help="your token (default: $ODTED_TOKEN, cli.toml)")
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -131,8 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None or (args.command == "db" and args.db_command is None) or (
-            args.command == "users" and args.users_command is None):
+            args.command == "users" and args.users_command is None) or (
+            args.command == "bots" and args.bots_command is None) or (
+            args.command == "logs" and args.logs_command is None):
         parser.error("a command is required")
+    if args.command in ("bots", "logs"):
+        return _client_command(args)
     try:
         cfg = load(args)
     except ConfigError as e:
@@ -202,6 +246,157 @@ async def _users_command(cfg: Config, args: argparse.Namespace, password: str | 
             print(f"odted: {e.code}: {e.message}", file=sys.stderr)
             return 1
     return 0
+
+
+# -- bots and logs: clients of the HTTP API ---------------------------------------------
+
+
+class _CliFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`cli.toml`: where the client commands find the daemon and your token."""
+
+    url: str | None = None
+    token: str | None = None
+
+
+class _Usage(Exception):
+    """Bad usage or settings of a client command (exit 2)."""
+
+
+class _Failed(Exception):
+    """The API refused, or could not be reached (exit 1)."""
+
+
+def _client_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """The base URL and token: flags, else the environment, else cli.toml."""
+    url = args.url or os.environ.get("ODTED_URL")
+    token = args.token or os.environ.get("ODTED_TOKEN")
+    if not url or not token:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(base) / "odted" / "cli.toml"
+        if path.is_file():
+            try:
+                saved = msgspec.toml.decode(path.read_bytes(), type=_CliFile)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise _Usage(f"{path}: {e}") from None
+            url = url or saved.url
+            token = token or saved.token
+    if not token:
+        raise _Usage("a token is required: --token, $ODTED_TOKEN or token in ~/.config/odted/cli.toml")
+    return (url or DEFAULT_URL).rstrip("/"), token
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    try:
+        url, token = _client_settings(args)
+        import httpx
+
+        with httpx.Client(base_url=url, headers={"Authorization": token, "Accept": "application/json"},
+                          timeout=10) as http:
+            api = _ApiClient(http, url)
+            if args.command == "logs":
+                return _logs_tail(api, args)
+            return _bots_command(api, args)
+    except _Usage as e:
+        print(f"odted: {e}", file=sys.stderr)
+        return 2
+    except _Failed as e:
+        print(f"odted: {e}", file=sys.stderr)
+        return 1
+
+
+class _ApiClient:
+    def __init__(self, http: Any, url: str) -> None:
+        self._http = http
+        self._url = url
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            r = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise _Failed(f"cannot reach {self._url}: {e}") from None
+        if r.status_code >= 400:
+            try:
+                body = r.json()
+                reason = f"{body['code']}: {body['message']}"
+            except (ValueError, KeyError, TypeError):
+                reason = r.text.strip().splitlines()[0] if r.text.strip() else f"HTTP {r.status_code}"
+            raise _Failed(reason)
+        return r.json() if r.content else None
+
+    def bot(self, ref: str) -> dict[str, Any]:
+        """A bot by id, or by name (case-insensitive; an idle one before archived ones)."""
+        import uuid
+
+        try:
+            uuid.UUID(ref)
+        except ValueError:
+            pass
+        else:
+            return self.call("GET", f"/bots/{ref}")["bot"]
+        named = [b for b in self.call("GET", "/bots") if b["name"].casefold() == ref.strip().casefold()]
+        idle = [b for b in named if b["status"] == "idle"]
+        found = idle or named
+        if not found:
+            raise _Failed(f"not_found: you have no bot named {ref!r}")
+        if len(found) > 1:
+            raise _Failed(f"several bots are named {ref!r}; give its id")
+        return found[0]
+
+
+def _bots_command(api: _ApiClient, args: argparse.Namespace) -> int:
+    if args.bots_command == "list":
+        for b in api.call("GET", "/bots"):
+            print(f"{b['id']}  {b['runtime_status']:<9}  {b['cash_balance']:>12}  {b['name']}")
+        return 0
+    bot = api.bot(args.bot)
+    if args.bots_command == "start":
+        s = api.call("POST", f"/bots/{bot['id']}/sessions")
+        print(f"{s['session_id']}  {s['status']}  {s['date']}")
+        return 0
+    session = args.session
+    if session is None:
+        if bot["active_session"] is None:
+            raise _Failed(f"bot {bot['name']!r} has no active session")
+        session = bot["active_session"]["id"]
+    params = {"flatten": "true"} if args.flatten else None
+    s = api.call("DELETE", f"/bots/{bot['id']}/sessions/{session}", params=params)
+    print(f"{s['session_id']}  {s['status']}")
+    return 0
+
+
+def _log_line(entry: dict[str, Any]) -> str:
+    import json
+
+    data = entry.get("data") or {}
+    tail = f"  {json.dumps(data, separators=(',', ':'), sort_keys=True)}" if data else ""
+    return f"{entry['ts']}  {entry['kind']:<6}  {entry['message']}{tail}"
+
+
+def _logs_tail(api: _ApiClient, args: argparse.Namespace) -> int:
+    import time as _time
+
+    bot = api.bot(args.bot)
+    session = args.session
+    if session is None:
+        current = bot["active_session"] or bot["last_session"]
+        if current is None:
+            raise _Failed(f"bot {bot['name']!r} has no sessions yet")
+        session = current["id"]
+    path = f"/bots/{bot['id']}/sessions/{session}/decision-log"
+    shown = 0
+    try:
+        while True:
+            entries = api.call("GET", path)
+            for entry in entries[shown:]:
+                print(_log_line(entry), flush=True)
+            shown = max(shown, len(entries))
+            if not args.follow:
+                return 0
+            _time.sleep(1.0)
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
