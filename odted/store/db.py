@@ -41,6 +41,9 @@ __all__ = [
 
 Conn = asyncpg.Connection
 
+PROBE_INTERVAL = 0.5
+"""Seconds between checks of whether a database known to be down is back."""
+
 
 UniqueViolation = asyncpg.UniqueViolationError
 """A unique constraint refused a write (its `constraint_name` says which)."""
@@ -105,6 +108,7 @@ class Database:
         self.healthy = False
         self.units_run = 0
         self.units_failed = 0
+        self._last_probe = -PROBE_INTERVAL
 
     # -- bridge ---------------------------------------------------------------------
 
@@ -144,6 +148,8 @@ class Database:
         """
         if self._pool is None:
             raise DatabaseUnavailable("the database is not connected")
+        if not self.healthy:
+            await self._probe()
         pool = self._pool
 
         async def unit() -> T:
@@ -164,6 +170,17 @@ class Database:
             return await conn.fetchval(sql, *args)
 
         return await self.run(q, transaction=False)
+
+    async def _probe(self) -> None:
+        """While the database is down, fail fast: at most one quick ping per
+        `PROBE_INTERVAL` decides whether a unit of work is even tried."""
+        now = trio.current_time()
+        if now - self._last_probe < PROBE_INTERVAL:
+            raise DatabaseUnavailable("the database is unreachable")
+        self._last_probe = now
+        if not await self.ping():
+            raise DatabaseUnavailable("the database is unreachable")
+        log.info("the database is reachable again")
 
     async def ping(self) -> bool:
         """True when the server answers `SELECT 1` within a second."""
@@ -222,6 +239,8 @@ class Database:
         except Exception as e:
             if is_transient(e):
                 self.units_failed += 1
+                if self.healthy:
+                    log.warning("the database is unreachable (%s): failing fast until it answers", type(e).__name__)
                 self.healthy = False
                 raise DatabaseUnavailable(f"the database is unreachable: {type(e).__name__}") from e
             raise
