@@ -162,6 +162,10 @@ def register(api: Api, services: Services) -> None:
         return Response(b"", status=204)
 
     register_session_routes(api, services, "/live", lambda: live.require_live(current_user()), tags=tags)
+    if services.ws_hub is not None and services.ws_hub.channel("simulation_events") is None:
+        from odted.api.sim_events import SimulationEventsChannel
+
+        services.ws_hub.register_channel("simulation_events", SimulationEventsChannel(live))
 
 
 Resolver = Callable[..., "LiveSim | Awaitable[LiveSim]"]

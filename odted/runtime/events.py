@@ -23,7 +23,8 @@ import msgspec
 
 __all__ = ["EventHub", "Envelope", "Sink", "encode_envelope"]
 
-Sink = Callable[[bytes], bool]
+Sink = Callable[[bytes, int], bool]
+"""Takes an envelope's bytes and its event id; False when it can take no more."""
 
 
 class Envelope(msgspec.Struct, frozen=True, omit_defaults=False):
@@ -98,13 +99,13 @@ class EventHub:
 
     # -- publishing ---------------------------------------------------------------
 
-    def publish(self, sim_id: UUID, frame: bytes) -> None:
+    def publish(self, sim_id: UUID, event_id: int, frame: bytes) -> None:
         self.published += 1
         for sinks in (self._by_sim.get(sim_id), self._followers(sim_id)):
             if not sinks:
                 continue
             for token, sink in list(sinks.items()):
-                if not sink(frame):
+                if not sink(frame, event_id):
                     self.dropped_sinks += 1
                     sinks.pop(token, None)
 

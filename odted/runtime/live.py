@@ -615,7 +615,7 @@ class LiveSim(Actor):
 
     def _publish(self, events: list[_Event]) -> None:
         for ev in events:
-            self.deps.hub.publish(self.id, encode_envelope(self.id, ev.id, ev.type, ev.payload))
+            self.deps.hub.publish(self.id, ev.id, encode_envelope(self.id, ev.id, ev.type, ev.payload))
 
     def _financials_payload(self, book: Book) -> bytes:
         positions = [

@@ -133,7 +133,7 @@ class LiveService:
 
         event_id = await self.db.run(fail)
         if event_id is not None:
-            self.hub.publish(sim_id, encode_envelope(sim_id, event_id, "settlement_failed", b"{}"))
+            self.hub.publish(sim_id, event_id, encode_envelope(sim_id, event_id, "settlement_failed", b"{}"))
         for user, sid in list(self._live_by_user.items()):
             if sid == sim_id:
                 del self._live_by_user[user]

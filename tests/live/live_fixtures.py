@@ -115,6 +115,7 @@ async def live_env(db, services, nursery) -> AsyncIterator[LiveEnv]:
     await nursery.start(service.run)
     await nursery.start(services.bots.run)
     app = create_app(services)
+    await nursery.start(services.ws_hub.run)
     shutdown = trio.Event()
     binds = await nursery.start(lambda task_status: hypercorn.trio.serve(
         app, hypercorn_config(services.config), shutdown_trigger=shutdown.wait, task_status=task_status))
