@@ -98,6 +98,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
     """Start the bot's session at every open."""
 
 
+class SchedulePatch(msgspec.Struct, frozen=True, kw_only=True):
+    auto_start: bool | UnsetType = UNSET
+
+
 class CreateBot(msgspec.Struct, frozen=True, kw_only=True):
     """`POST /bots`. Risk fields left out take the defaults; so does `reprice`."""
 
@@ -144,7 +148,7 @@ class BotPatch(msgspec.Struct, frozen=True, kw_only=True):
     error_budget: int | UnsetType = UNSET
     reprice: msgspec.Raw = msgspec.field(default_factory=_absent)
     """The re-pricing fields to change (the others stay)."""
-    schedule: Schedule | UnsetType = UNSET
+    schedule: SchedulePatch | UnsetType = UNSET
 
 
 class StartSession(msgspec.Struct, frozen=True):
@@ -251,8 +255,9 @@ def _name(value: str) -> str:
 
 
 def _description(value: str | None) -> str | None:
-    if value is not None and len(value) > DESCRIPTION_MAX:
-        raise ApiError.bad_request("invalid_input", f"description must be at most {DESCRIPTION_MAX} characters",
+    if value is not None and (len(value) > DESCRIPTION_MAX or "\x00" in value):
+        raise ApiError.bad_request("invalid_input",
+                                   f"description must be at most {DESCRIPTION_MAX} characters, without NUL",
                                    field="description")
     return value
 

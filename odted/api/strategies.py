@@ -154,8 +154,9 @@ def _privacy(value: str | UnsetType) -> str | UnsetType:
 def _description(value: str | None | UnsetType) -> str | None | UnsetType:
     if isinstance(value, str):
         value = value.strip() or None
-        if value is not None and len(value) > DESCRIPTION_MAX:
-            raise ApiError.bad_request("invalid_input", f"description must be at most {DESCRIPTION_MAX} characters",
+        if value is not None and (len(value) > DESCRIPTION_MAX or "\x00" in value):
+            raise ApiError.bad_request("invalid_input",
+                                       f"description must be at most {DESCRIPTION_MAX} characters, without NUL",
                                        field="description")
     return value
 

@@ -298,6 +298,8 @@ async def test_patch_applies_only_the_fields_sent(bots_env):
                                    "closing": {**REPRICE_DEFAULTS["closing"], "nudge_after_seconds": 30}}
     r = await c.patch(f"/bots/{b['id']}", json={"schedule": {"auto_start": True}, "description": None})
     assert r.json()["schedule"] == {"auto_start": True} and r.json()["description"] is None
+    r = await c.patch(f"/bots/{b['id']}", json={"schedule": {}})
+    assert r.status_code == 200 and r.json()["schedule"] == {"auto_start": True}, "only the fields sent"
     final = (await c.get(f"/bots/{b['id']}")).json()["bot"]
     assert final == r.json()
     assert final["max_daily_loss_pct"] == "0.0150" and final["name"] == "Delta-30 — v2"
@@ -311,7 +313,8 @@ async def test_patch_refuses_bad_fields_and_changes_nothing(bots_env):
                        ({"reprice": {"opening": {"nudge_after_seconds": 0}}}, "invalid_reprice"),
                        ({"reprice": {"closing": {"max_concession": "0.1"}}}, "invalid_reprice"),
                        ({"name": "ok", "max_open_positions": 0}, "invalid_input"),
-                       ({"description": "d" * 1001}, "invalid_input")):
+                       ({"description": "d" * 1001}, "invalid_input"), ({"description": "a\x00b"}, "invalid_input"),
+                       ({"schedule": {"auto_start": "yes"}}, "invalid_input")):
         r = await c.patch(f"/bots/{b['id']}", json=body)
         assert r.status_code == 400 and r.text.startswith(f"{code}:"), (body, r.text)
     assert (await c.get(f"/bots/{b['id']}")).json()["bot"] == b

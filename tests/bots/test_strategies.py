@@ -89,8 +89,9 @@ async def test_privacy_and_description_are_checked(bots_env):
     c = bots_env.client(token)
     r = await c.post("/strategies", json={"config": SPREAD, "privacy": "secret"})
     assert r.status_code == 400 and r.text.startswith("invalid_input:")
-    r = await c.post("/strategies", json={"config": SPREAD, "description": "d" * 1001})
-    assert r.status_code == 400 and r.text.startswith("invalid_input:")
+    for description in ("d" * 1001, "nul\x00"):
+        r = await c.post("/strategies", json={"config": SPREAD, "description": description})
+        assert r.status_code == 400 and r.text.startswith("invalid_input:")
     r = await c.post("/strategies", content=b"not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.text.startswith("invalid_input:")
 
