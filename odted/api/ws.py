@@ -287,9 +287,13 @@ class WebSocketHub:
                 if conn.public:
                     nursery.start_soon(self._expire_public, conn)
                 await conn._close_requested.wait()
+                # Drop the subscriptions now: a writer stuck in a send (a client that
+                # stopped reading) ends only when the client reads or goes away.
+                self._connections.discard(conn)
+                if conn.close_code == CLOSE_TRY_AGAIN:
+                    self.closed_slow += 1
+                conn._finish()
                 nursery.cancel_scope.cancel()
-            if conn.close_code == CLOSE_TRY_AGAIN:
-                self.closed_slow += 1
             await _close(socket, conn.close_code or CLOSE_NORMAL, conn.close_reason)
         finally:
             self._connections.discard(conn)

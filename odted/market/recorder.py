@@ -15,8 +15,10 @@ on; the ticks the recorder did not see are counted in `missed`.
 A batch is split by trading day (the America/New_York date of `tick.ts`) and each part
 written with that day's regular hours from the calendar. A tick the store refuses
 (ValueError: a value it cannot keep exactly) is logged, counted in `rejected` and
-dropped; other failures are retried with backoff. On cancellation the recorder writes
-what is buffered (shielded, at most `final_flush_timeout` seconds).
+dropped; other failures are retried with backoff. When the feed ends the recorder
+writes everything and returns; on cancellation it writes what is buffered (shielded, at
+most `final_flush_timeout` seconds; a write cut short may have landed, so `stored` can
+undercount then, never the table).
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Recorder:
         self._drained = trio.Event()
         self._lock = trio.Lock()
         self._recording = False
+        self._ending = False
         self._taken = 0
         self._stored = 0
         self._missed = 0
@@ -123,7 +126,8 @@ class Recorder:
                     nursery.start_soon(self._flush_loop)
                     task_status.started()
                     await self._take(bus, pacer)
-                    nursery.cancel_scope.cancel()
+                    self._ending = True  # the flusher writes the rest, then returns
+                    self._batch_ready.set()
             finally:
                 self._recording = False
                 with trio.move_on_after(self._final_flush_timeout, shield=True):
@@ -156,7 +160,9 @@ class Recorder:
 
     async def _flush_loop(self) -> None:
         while True:
-            if len(self._pending) < self._batch:
+            if self._ending and not self._pending:
+                return
+            if len(self._pending) < self._batch and not self._ending:
                 with trio.move_on_after(self._interval):
                     await self._batch_ready.wait()
                 self._batch_ready = trio.Event()

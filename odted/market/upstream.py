@@ -24,7 +24,7 @@ frame count as a lost connection (a half-open socket), as does `end_of_data` (th
 public stream cap).
 
 The feed cannot wait for pacers: it publishes as frames arrive. `FeedState.connected`
-is true while the socket is open and subscribed, `latency_ms` is the arrival time of
+is true while the socket is open and streaming (from its first frame), `latency_ms` is the arrival time of
 the last tick minus its `ts` (wall clock, UTC), `reconnects` counts the connections
 made again.
 """
@@ -176,7 +176,7 @@ class UpstreamFeed:
         while True:
             retrying = tenacity.AsyncRetrying(
                 sleep=trio.sleep,
-                wait=tenacity.wait_exponential_jitter(initial=cfg.reconnect_min, max=cfg.reconnect_max,
+                wait=tenacity.wait_exponential_jitter(multiplier=cfg.reconnect_min, max=cfg.reconnect_max,
                                                       jitter=cfg.reconnect_min),
                 retry=tenacity.retry_if_exception_type(_RETRYABLE),
                 before_sleep=self._log_retry,
@@ -205,17 +205,13 @@ class UpstreamFeed:
                 with trio.fail_after(cfg.connect_timeout):
                     await ws.send_message(_auth_message(cfg.token))
                     await ws.send_message(_subscribe_message(bool(cfg.token)))
-                if self._connections:
-                    self._reconnects += 1
-                self._connections += 1
-                self._connected = True
-                self._error = None
-                log.info("upstream %s: connected", cfg.url)
                 while True:
                     with trio.move_on_after(cfg.silence_timeout) as silent:
                         message = await ws.get_message()
                     if silent.cancelled_caught:
                         raise UpstreamLost(f"no frame for {cfg.silence_timeout:g} s")
+                    if not self._connected:  # the first frame: authenticated and subscribed
+                        self._connected_now()
                     if self._on_message(message, bus):
                         delivered = True
         except _RETRYABLE as e:
@@ -225,6 +221,13 @@ class UpstreamFeed:
             log.warning("upstream %s: connection lost (%s); connecting again", cfg.url, self._error)
         finally:
             self._connected = False
+
+    def _connected_now(self) -> None:
+        if self._connections:
+            self._reconnects += 1
+        self._connections += 1
+        self._connected = True
+        log.info("upstream %s: connected", self._config.url)
 
     # -- assembly -------------------------------------------------------------------
 

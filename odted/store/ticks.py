@@ -163,9 +163,10 @@ class TickCodec:
         deltas[0] = np.fromiter(map(_DELTA, calls), np.float64, n)
         deltas[1] = np.fromiter(map(_DELTA, puts), np.float64, n)
         scaled = deltas * 1000.0
-        m[5:] = np.rint(scaled)
-        if n and not np.all(np.abs(scaled - m[5:]) < 1e-6):
+        rounded = np.rint(scaled)
+        if n and not np.all(np.abs(scaled - rounded) < 1e-6):  # NaN fails too
             raise ValueError("a delta has more than three decimals (or is not a number)")
+        m[5:] = rounded
         if n and (np.abs(m).max() >= 2**31 or (n > 1 and np.any(np.diff(m[0]) <= 0))):
             raise ValueError("strikes must ascend and every value fit in 32 bits")
         return m
