@@ -1,4 +1,5 @@
-"""`/market-data/*`: the recorded sessions, their strikes, chain snapshots and series.
+"""Market data: `/market-data/*` (recorded sessions, strikes, chain snapshots, series)
+and the market channels of `/__ws`.
 
 Spec: api-walkthrough Part 3. Data comes from the recorder's tables
 (`odted.store.ticks`); "now" is the market clock's (the wall clock when no feed runs).
@@ -22,16 +23,29 @@ Decisions where the spec is silent:
   `spx_extrinsic`) the time value of the at-the-money straddle: both in dollars per
   share, defined in `odted.store.ticks`;
 - rate-limit costs: sessions 1, strikes 5, a snapshot 10, a historical day 20.
+
+The `/__ws` market channels (`MarketChannel`, registered on the hub like any other
+channel) wait on the tick bus (`wait_tick_after`: they conflate, never pace the feed),
+encode each tick's frame once and hand the same bytes to every subscriber; a new
+subscriber gets the latest frame at once:
+- `live_aggregate_data` (anyone): `{"datetime", "datetimeUnix", "spx", "vix",
+  "spx_expected_move", "spx_otm_bids", "spx_extrinsic"}`, decimals as strings as in
+  `/market-data/historical`;
+- `live_option_chain` (tokens only): `[{"strike", "call": {"bid", "ask", "delta"},
+  "put": {...}}, ...]`, every value a JSON number.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import msgspec
+import trio
 from msgspec import UNSET, UnsetType
 from quart import Response, g, request
 
@@ -39,10 +53,25 @@ from odted.api.codec import json_response, raw_json_response
 from odted.api.errors import ApiError
 from odted.api.routes import Api
 from odted.api.services import Services
+from odted.api.ws import Connection, WebSocketHub
+from odted.domain.chain import StrikeQuotes, Tick
+from odted.market.bus import FeedEnded
 from odted.market.calendar import trading_date
-from odted.store.ticks import SessionRow, TickStore
+from odted.store.ticks import SessionRow, TickStore, atm_extrinsic, otm_bids
 
-__all__ = ["HistoricalRow", "MarketSession", "SERIES", "SnapshotQuote", "register"]
+__all__ = [
+    "Aggregate",
+    "HistoricalRow",
+    "MarketChannel",
+    "MarketSession",
+    "SERIES",
+    "SnapshotQuote",
+    "aggregate_frame",
+    "aggregate_of",
+    "chain_frame",
+    "register",
+    "register_channels",
+]
 
 SERIES = {
     "spx": "spx",
@@ -103,6 +132,7 @@ _strings = msgspec.json.Encoder(decimal_format="string")
 
 
 def register(api: Api, services: Services) -> None:
+    register_channels(services.ws_hub, services)
     store = TickStore(services.db)
     historical_cache: OrderedDict[tuple[date, tuple[str, ...], int], bytes] = OrderedDict()
 
@@ -195,6 +225,130 @@ def register(api: Api, services: Services) -> None:
             while len(historical_cache) > _CACHE_ENTRIES:
                 historical_cache.popitem(last=False)
         return raw_json_response(body)
+
+
+# -- the market channels of /__ws ------------------------------------------------------
+
+
+class Aggregate(msgspec.Struct, frozen=True):
+    """The `live_aggregate_data` payload: one second of the market's scalars."""
+
+    datetime: datetime
+    datetimeUnix: int
+    spx: Decimal
+    vix: Decimal
+    spx_expected_move: Decimal
+    spx_otm_bids: Decimal
+    spx_extrinsic: Decimal
+
+
+class _AggregateFrame(msgspec.Struct, frozen=True):
+    channel: str
+    payload: Aggregate
+
+
+class _ChainFrame(msgspec.Struct, frozen=True):
+    channel: str
+    payload: tuple[StrikeQuotes, ...]
+
+
+def aggregate_of(tick: Tick) -> Aggregate:
+    """The `live_aggregate_data` payload of `tick`."""
+    return Aggregate(
+        datetime=tick.ts,
+        datetimeUnix=int(tick.ts.timestamp()),
+        spx=tick.spx,
+        vix=tick.vix,
+        spx_expected_move=tick.spx_expected_move,
+        spx_otm_bids=otm_bids(tick),
+        spx_extrinsic=atm_extrinsic(tick),
+    )
+
+
+def aggregate_frame(tick: Tick) -> bytes:
+    """The `live_aggregate_data` frame of `tick`."""
+    return _strings.encode(_AggregateFrame("live_aggregate_data", aggregate_of(tick)))
+
+
+def chain_frame(tick: Tick) -> bytes:
+    """The `live_option_chain` frame of `tick`: numbers, not strings."""
+    return _numbers.encode(_ChainFrame("live_option_chain", tick.chain))
+
+
+class MarketChannel:
+    """A channel that sends one frame per tick to every subscriber (see the module
+    docstring); `bus` returns the tick bus, or None when no feed runs."""
+
+    def __init__(self, name: str, encode: Callable[[Tick], bytes], bus: Callable[[], Any], *,
+                 requires_token: bool) -> None:
+        self.name = name
+        self.requires_token = requires_token
+        self._encode = encode
+        self._bus = bus
+        self._subscribers: set[Connection] = set()
+        self._tick: Tick | None = None
+        self._frame: bytes | None = None
+        self.frames_encoded = 0
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, conn: Connection, message: dict[str, Any]) -> None:
+        if conn in self._subscribers:
+            return
+        self._subscribers.add(conn)
+        conn.on_close(lambda: self._subscribers.discard(conn))
+        frame = self.frame()
+        if frame is not None:
+            conn.send(frame)
+
+    def unsubscribe(self, conn: Connection, message: dict[str, Any]) -> None:
+        self._subscribers.discard(conn)
+
+    def frame(self) -> bytes | None:
+        """The latest tick's frame, encoded once."""
+        if self._frame is None and self._tick is not None:
+            self._frame = self._encode(self._tick)
+            self.frames_encoded += 1
+        return self._frame
+
+    def publish(self, tick: Tick) -> None:
+        """Make `tick` the latest and send its frame to every subscriber."""
+        self._tick = tick
+        self._frame = None
+        if self._subscribers:
+            frame = self.frame()
+            assert frame is not None
+            for conn in list(self._subscribers):
+                conn.send(frame)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow the bus until the feed ends (conflating: always the newest tick)."""
+        task_status.started()
+        bus = self._bus()
+        if bus is None:
+            return
+        seq = 0
+        while True:
+            try:
+                tick = await bus.wait_tick_after(seq)
+            except FeedEnded:
+                return
+            seq = tick.seq
+            self.publish(tick)
+
+
+def register_channels(hub: WebSocketHub, services: Services) -> None:
+    """Put the market channels on `hub` (once), following `services.market.bus`."""
+    def bus() -> Any:
+        return None if services.market is None else services.market.bus
+
+    if hub.channel("live_aggregate_data") is None:
+        hub.register_channel("live_aggregate_data",
+                             MarketChannel("live_aggregate_data", aggregate_frame, bus, requires_token=False))
+        hub.register_channel("live_option_chain",
+                             MarketChannel("live_option_chain", chain_frame, bus, requires_token=True))
 
 
 def _public_dates(sessions: list[SessionRow], at: datetime) -> set[date]:

@@ -42,14 +42,8 @@ closes with 1013), `close(code, reason)` (at once, dropping what is queued),
 (callbacks run once, synchronously, when the connection ends; at once if it has), and
 `closed`.
 
-The market channels wait on the tick bus (`wait_tick_after`: they conflate, never
-pace the feed), encode each tick's frame once and hand the same bytes to every
-subscriber; a new subscriber gets the latest frame at once:
-- `live_aggregate_data` (anyone): `{"datetime", "datetimeUnix", "spx", "vix",
-  "spx_expected_move", "spx_otm_bids", "spx_extrinsic"}`, decimals as strings as in
-  `/market-data/historical`;
-- `live_option_chain` (tokens only): `[{"strike", "call": {"bid", "ask", "delta"},
-  "put": {...}}, ...]`, every value a JSON number.
+The market channels (`live_aggregate_data`, `live_option_chain`) are handlers like any
+other, registered by `odted.api.market_data`.
 """
 
 from __future__ import annotations
@@ -57,25 +51,14 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 import msgspec
 import trio
 from quart import websocket
 
-from odted.domain.chain import StrikeQuotes, Tick
-from odted.market.bus import FeedEnded
-from odted.store.ticks import atm_extrinsic, otm_bids
 
-__all__ = [
-    "ChannelHandler",
-    "Connection",
-    "MarketChannel",
-    "WebSocketHub",
-    "register",
-]
+__all__ = ["ChannelHandler", "Connection", "Socket", "WebSocketHub", "register"]
 
 log = logging.getLogger("odted.api.ws")
 
@@ -399,134 +382,9 @@ async def _close(socket: Socket, code: int, reason: str) -> None:
             pass
 
 
-# -- market channels --------------------------------------------------------------------
-
-
-class Aggregate(msgspec.Struct, frozen=True):
-    """The `live_aggregate_data` payload: one second of the market's scalars."""
-
-    datetime: datetime
-    datetimeUnix: int
-    spx: Decimal
-    vix: Decimal
-    spx_expected_move: Decimal
-    spx_otm_bids: Decimal
-    spx_extrinsic: Decimal
-
-
-class _AggregateFrame(msgspec.Struct, frozen=True):
-    channel: str
-    payload: Aggregate
-
-
-class _ChainFrame(msgspec.Struct, frozen=True):
-    channel: str
-    payload: tuple[StrikeQuotes, ...]
-
-
-_strings = msgspec.json.Encoder(decimal_format="string")
-_numbers = msgspec.json.Encoder(decimal_format="number")
-
-
-def aggregate_of(tick: Tick) -> Aggregate:
-    """The `live_aggregate_data` payload of `tick`."""
-    return Aggregate(
-        datetime=tick.ts,
-        datetimeUnix=int(tick.ts.timestamp()),
-        spx=tick.spx,
-        vix=tick.vix,
-        spx_expected_move=tick.spx_expected_move,
-        spx_otm_bids=otm_bids(tick),
-        spx_extrinsic=atm_extrinsic(tick),
-    )
-
-
-def aggregate_frame(tick: Tick) -> bytes:
-    """The `live_aggregate_data` frame of `tick`."""
-    return _strings.encode(_AggregateFrame("live_aggregate_data", aggregate_of(tick)))
-
-
-def chain_frame(tick: Tick) -> bytes:
-    """The `live_option_chain` frame of `tick`: numbers, not strings."""
-    return _numbers.encode(_ChainFrame("live_option_chain", tick.chain))
-
-
-class MarketChannel:
-    """A channel that sends one frame per tick to every subscriber (see the module
-    docstring); `bus` returns the tick bus, or None when no feed runs."""
-
-    def __init__(self, name: str, encode: Callable[[Tick], bytes], bus: Callable[[], Any], *,
-                 requires_token: bool) -> None:
-        self.name = name
-        self.requires_token = requires_token
-        self._encode = encode
-        self._bus = bus
-        self._subscribers: set[Connection] = set()
-        self._tick: Tick | None = None
-        self._frame: bytes | None = None
-        self.frames_encoded = 0
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-    def subscribe(self, conn: Connection, message: dict[str, Any]) -> None:
-        if conn in self._subscribers:
-            return
-        self._subscribers.add(conn)
-        conn.on_close(lambda: self._subscribers.discard(conn))
-        frame = self.frame()
-        if frame is not None:
-            conn.send(frame)
-
-    def unsubscribe(self, conn: Connection, message: dict[str, Any]) -> None:
-        self._subscribers.discard(conn)
-
-    def frame(self) -> bytes | None:
-        """The latest tick's frame, encoded once."""
-        if self._frame is None and self._tick is not None:
-            self._frame = self._encode(self._tick)
-            self.frames_encoded += 1
-        return self._frame
-
-    def publish(self, tick: Tick) -> None:
-        """Make `tick` the latest and send its frame to every subscriber."""
-        self._tick = tick
-        self._frame = None
-        if self._subscribers:
-            frame = self.frame()
-            assert frame is not None
-            for conn in list(self._subscribers):
-                conn.send(frame)
-
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow the bus until the feed ends (conflating: always the newest tick)."""
-        task_status.started()
-        bus = self._bus()
-        if bus is None:
-            return
-        seq = 0
-        while True:
-            try:
-                tick = await bus.wait_tick_after(seq)
-            except FeedEnded:
-                return
-            seq = tick.seq
-            self.publish(tick)
-
-
 def register(app: Any, services: Any) -> None:
-    """Serve `/__ws` on `app` with `services.ws_hub`, and register the market channels."""
+    """Serve `/__ws` on `app` with `services.ws_hub` (channels register on the hub)."""
     hub: WebSocketHub = services.ws_hub
-
-    def bus() -> Any:
-        return None if services.market is None else services.market.bus
-
-    if hub.channel("live_aggregate_data") is None:  # once per hub, however many apps
-        hub.register_channel("live_aggregate_data",
-                             MarketChannel("live_aggregate_data", aggregate_frame, bus, requires_token=False))
-        hub.register_channel("live_option_chain",
-                             MarketChannel("live_option_chain", chain_frame, bus, requires_token=True))
     services.status["websocket"] = hub.state
 
     @app.websocket("/__ws")

@@ -6,7 +6,9 @@ names are re-exported here; the modules are:
 - `bus`: `TickBus`, the conflating latest-tick broadcast, with pacers;
 - `clock`: `MarketClock`, market time from the ticks;
 - `calendar`: `TradingCalendar`, XNYS sessions in America/New_York;
-- `synthetic`: the seeded synthetic day and its feed; `chainmodel`: its pricing.
+- `synthetic`: the seeded synthetic day and its feed; `chainmodel`: its pricing;
+- `replay`: a recorded session played back; `upstream`: another server's `/__ws`;
+- `recorder`: the pacer that hands every tick to storage.
 """
 
 from odted.market.bus import FeedEnded, Pacer, TickBus
@@ -21,7 +23,10 @@ from odted.market.calendar import (
 )
 from odted.market.clock import MarketClock, wall_clock_utc
 from odted.market.feed import MAX_SPEED, Feed, FeedState, Speed, check_speed, is_max_speed
+from odted.market.recorder import Recorder, RecorderState
+from odted.market.replay import ReplayConfig, ReplayFeed, TickSource
 from odted.market.synthetic import Jump, SyntheticConfig, SyntheticDay, SyntheticFeed
+from odted.market.upstream import UpstreamConfig, UpstreamFeed
 
 __all__ = [
     "MAX_SPEED",
@@ -33,13 +38,20 @@ __all__ = [
     "Jump",
     "MarketClock",
     "Pacer",
+    "Recorder",
+    "RecorderState",
+    "ReplayConfig",
+    "ReplayFeed",
     "SessionHours",
     "Speed",
     "SyntheticConfig",
     "SyntheticDay",
     "SyntheticFeed",
     "TickBus",
+    "TickSource",
     "TradingCalendar",
+    "UpstreamConfig",
+    "UpstreamFeed",
     "check_speed",
     "default_calendar",
     "is_max_speed",

@@ -39,6 +39,16 @@ def test_a_packed_tick_decodes_to_an_equal_tick(calendar):
     assert codec.decode(codec.encode(ticks[50])._asdict()).closing
 
 
+def test_the_packed_series_agree_with_their_definitions(calendar):
+    codec = TickCodec()
+    day = synthetic_day(calendar)
+    ticks = day.block(0, 30) + day.block(12_000, 12_030) + [day.tick_at(day.n_ticks - 1)]
+    ticks += [small_tick(spx=spx) for spx in ("5952.00", "5952.50", "5950.00", "5940.01", "5999.99")]
+    for tick in ticks + [small_tick(chain=[])]:
+        row = codec.encode(tick)
+        assert (str(row.spx_otm_bids), str(row.spx_extrinsic)) == (str(otm_bids(tick)), str(atm_extrinsic(tick)))
+
+
 def test_a_241_strike_chain_packs_into_well_under_a_kilobyte(calendar):
     codec = TickCodec()
     ticks = ticks_of(calendar, n=100, start=dt.time(11, 0))

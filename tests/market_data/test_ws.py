@@ -6,7 +6,8 @@ import trio.testing
 import trio_websocket
 
 from md_fixtures import TOKEN, Client, calendar, config, hub, market, ticks_of, ws_url  # noqa: F401 - fixtures
-from odted.api.ws import Connection, aggregate_of
+from odted.api.market_data import aggregate_of
+from odted.api.ws import Connection
 
 AGG = "live_aggregate_data"
 CHAIN = "live_option_chain"
