@@ -74,8 +74,8 @@ def leg_quotes(legs: Sequence[TicketLeg], tick: Tick) -> tuple[OptionQuote, ...]
 
 def combo_from_quotes(legs: Sequence[TicketLeg], quotes: tuple[OptionQuote, ...]) -> ComboQuote:
     """The combo quote of `legs` from their leg quotes (same order)."""
-    ask_side = Decimal(0)
-    bid_side = Decimal(0)
+    ask_side = _ZERO
+    bid_side = _ZERO
     for leg, q in zip(legs, quotes, strict=True):
         r = leg.ratio
         if leg.sign > 0:
@@ -98,13 +98,11 @@ def combo_from_quotes(legs: Sequence[TicketLeg], quotes: tuple[OptionQuote, ...]
 def quote_combo(legs: Sequence[TicketLeg], tick: Tick) -> ComboQuote | None:
     """The combo quote of `legs` in `tick`, or None when a leg has no quote.
 
-    `leg_quotes` and `combo_from_quotes` fused into one pass: the live matcher calls this
-    for every pending order on every tick."""
+    The live matcher calls this for every pending order on every tick (behind a per-tick
+    memo): the strike look-ups are inlined rather than going through `leg_quotes`."""
     strikes = tick.strikes
     chain = tick.chain
     n = len(strikes)
-    ask_side = _ZERO
-    bid_side = _ZERO
     quotes = []
     for leg in legs:
         k = leg.strike
@@ -112,21 +110,5 @@ def quote_combo(legs: Sequence[TicketLeg], tick: Tick) -> ComboQuote | None:
         if i == n or strikes[i] != k:
             return None
         at = chain[i]
-        q = at.call if leg.instrument.right == "C" else at.put
-        quotes.append(q)
-        r = leg.ratio
-        if leg.sign > 0:
-            if r == 1:
-                ask_side += q.ask
-                bid_side += q.bid
-            else:
-                ask_side += q.ask * r
-                bid_side += q.bid * r
-        elif r == 1:
-            ask_side -= q.bid
-            bid_side -= q.ask
-        else:
-            ask_side -= q.bid * r
-            bid_side -= q.ask * r
-    mid = snap_mid((ask_side + bid_side) * _HALF, len(legs))
-    return ComboQuote(ask_side=ask_side, bid_side=bid_side, mid=mid, quotes=tuple(quotes))
+        quotes.append(at.call if leg.instrument.right == "C" else at.put)
+    return combo_from_quotes(legs, tuple(quotes))

@@ -61,13 +61,58 @@ class Runtime:
         return ids
 
 
+    async def make_bots(self, users: list[uuid.UUID], config: dict, *, risk: Any = None, reprice: Any = None) -> list[uuid.UUID]:
+        """One bot per user, all pinned to the strategy `config` (made straight in the database)."""
+        import msgspec
+
+        from odted.domain.reprice import RepricePolicy
+        from odted.domain.risk import RiskPolicy
+        from odted.domain.strategy import canonical_source, compile_strategy, parse_config
+
+        compiled = compile_strategy(parse_config(config))
+        source = canonical_source(compiled.config).decode()
+        bots = [uuid.uuid4() for _ in users]
+        links = [uuid.uuid4() for _ in users]
+        risk_json = msgspec.json.encode(risk or RiskPolicy()).decode()
+        reprice_json = msgspec.json.encode(reprice or RepricePolicy()).decode()
+
+        async def insert(conn: Any) -> None:
+            await conn.execute("INSERT INTO strategies (source_hash, source, config, description) "
+                               "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING", compiled.source_hash, source,
+                               source, compiled.description)
+            await conn.executemany("INSERT INTO strategy_links (id, user_id, source_hash) VALUES ($1, $2, $3)",
+                                   [(link, u, compiled.source_hash) for link, u in zip(links, users)])
+            await conn.executemany(
+                "INSERT INTO accounts (id, user_id, name, engine, type, starting_capital, cash_balance) "
+                "VALUES ($1, $2, $3, 'live_sim', 'bot', 100000, 100000)",
+                [(b, u, f"bot {b.hex[:8]}") for b, u in zip(bots, users)])
+            await conn.executemany(
+                "INSERT INTO bots (account_id, strategy_link_id, source_hash, risk, reprice) "
+                "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)",
+                [(b, link, compiled.source_hash, risk_json, reprice_json) for b, link in zip(bots, links)])
+
+        await self.db.run(insert)
+        return bots
+
+
+PUT_SPREAD = {
+    "legs": [
+        {"direction": "sell", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.3}},
+        {"direction": "buy", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.2}},
+    ],
+    "entry": {"times": ["10:00"]},
+    "exit": {"profit_target_pct": 50, "time": "15:55"},
+}
+"""The 30/20-delta put credit spread the bot benchmarks and the soak run."""
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @asynccontextmanager
-async def runtime(nursery: trio.Nursery, *, seed: int = 1) -> AsyncIterator[Runtime]:
+async def runtime(nursery: trio.Nursery, *, seed: int = 1, at: dt.time = dt.time(9, 30)) -> AsyncIterator[Runtime]:
     with tempfile.TemporaryDirectory(prefix="odted-bench-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg", durable=False)
         pg.start()
@@ -87,7 +132,7 @@ async def runtime(nursery: trio.Nursery, *, seed: int = 1) -> AsyncIterator[Runt
                     live = LiveService(db, bus, clock, UserSettingsCache(no_settings, default_slippage=Decimal("0.05")))
                     bots = BotService(live, clock, logs_dir=Path(tmp) / "logs")
                     rt = Runtime(db, bus, live, bots, day)
-                    rt.publish_at(9, 30)
+                    rt.publish_at(at.hour, at.minute, at.second)
                     async with trio.open_nursery() as inner:
                         await inner.start(live.run)
                         await inner.start(bots.run)

@@ -17,55 +17,19 @@ import datetime as dt
 import gc
 import statistics
 import time
-import uuid
-from decimal import Decimal
 
-import msgspec
 import trio
 
 from _daemon import machine
-from _runtime import rss_bytes, runtime
-from odted.domain.reprice import RepricePolicy
+from _runtime import PUT_SPREAD, rss_bytes, runtime
 from odted.domain.risk import RiskPolicy
-from odted.domain.strategy import canonical_source, compile_strategy, parse_config
-
-CONFIG = {
-    "legs": [
-        {"direction": "sell", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.3}},
-        {"direction": "buy", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.2}},
-    ],
-    "entry": {"times": ["10:00"]},
-    "exit": {"profit_target_pct": 50, "time": "15:55"},
-}
 
 
 async def bench(n: int, ticks: int) -> str:
     async with trio.open_nursery() as nursery:
         async with runtime(nursery) as rt:
             users = await rt.users(n)
-            compiled = compile_strategy(parse_config(CONFIG))
-            source = canonical_source(compiled.config).decode()
-            bots = [uuid.uuid4() for _ in range(n)]
-            links = [uuid.uuid4() for _ in range(n)]
-            risk = msgspec.json.encode(RiskPolicy(max_open_orders=50)).decode()
-            reprice = msgspec.json.encode(RepricePolicy()).decode()
-
-            async def insert(conn):
-                await conn.execute("INSERT INTO strategies (source_hash, source, config, description) "
-                                   "VALUES ($1, $2, $3::jsonb, $4)", compiled.source_hash, source, source,
-                                   compiled.description)
-                await conn.executemany("INSERT INTO strategy_links (id, user_id, source_hash) VALUES ($1, $2, $3)",
-                                       [(l, u, compiled.source_hash) for l, u in zip(links, users)])
-                await conn.executemany(
-                    "INSERT INTO accounts (id, user_id, name, engine, type, starting_capital, cash_balance) "
-                    "VALUES ($1, $2, $3, 'live_sim', 'bot', 100000, 100000)",
-                    [(b, u, f"bot{i}") for i, (b, u) in enumerate(zip(bots, users))])
-                await conn.executemany(
-                    "INSERT INTO bots (account_id, strategy_link_id, source_hash, risk, reprice) "
-                    "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)",
-                    [(b, l, compiled.source_hash, risk, reprice) for b, l in zip(bots, links)])
-
-            await rt.db.run(insert)
+            bots = await rt.make_bots(users, PUT_SPREAD, risk=RiskPolicy(max_open_orders=50))
             tick = rt.publish_at(9, 59, 55)
             await rt.done(tick.seq)
             gc.collect()

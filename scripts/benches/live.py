@@ -23,7 +23,6 @@ import gc
 import json
 import re
 import statistics
-import tempfile
 import time
 import urllib.request
 from decimal import Decimal
@@ -31,8 +30,8 @@ from pathlib import Path
 
 from _daemon import daemon, machine
 from _loadgen import post_json, run_load
+from _runtime import DAY, runtime
 
-DAY = dt.date(2025, 1, 15)
 CALL = f"SPXW  {DAY:%y%m%d}C05950000"
 FAR_PUT = f"SPXW  {DAY:%y%m%d}P05500000"
 FAR_CALL = f"SPXW  {DAY:%y%m%d}C06400000"
@@ -105,96 +104,58 @@ async def _tick_cost(sims: int, ticks: int, shapes: str) -> str:
     import trio
 
     from odted.domain.orders import OrderLeg, OrderRequest
-    from odted.market.bus import TickBus
-    from odted.market.calendar import default_calendar
-    from odted.market.clock import MarketClock
-    from odted.market.synthetic import SyntheticConfig, SyntheticDay
     from odted.runtime.live import PlaceOrder
-    from odted.runtime.service import LiveService
-    from odted.runtime.settings import UserSettingsCache
-    from odted.store import migrate
-    from odted.store.db import ensure_database_exists, open_bridge, open_database
-    from odted.store.embedded import EmbeddedPostgres
 
-    with tempfile.TemporaryDirectory(prefix="odted-bench-") as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg", durable=False)
-        pg.start()
-        try:
-            async with open_bridge() as loop:
-                await ensure_database_exists(loop, pg.dsn("postgres"), "odted")
-                async with open_database(pg.dsn("odted"), loop=loop, max_size=10) as db:
-                    await migrate.migrate(db)
-                    day = SyntheticDay(SyntheticConfig(seed=1, date=DAY, start_time=dt.time(10)), default_calendar())
-                    bus = TickBus()
-                    bus.set_speed("max")
-                    clock = MarketClock(bus, default_calendar())
+    def orders_for(k: int) -> list[OrderRequest]:
+        if shapes == "shared":  # every session rests on the same two options
+            return [OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit",
+                                 legs=(OrderLeg(inst, Decimal(1), "buy to open"),))
+                    for inst in (FAR_PUT, FAR_CALL)]
+        # distinct: two put debit verticals near the money per session, 1,600 strike pairs
+        out = []
+        for j in (0, 1):
+            lo = 5800 + 5 * ((k + j * 7) % 40)  # near the money: worth far more than 0.05
+            hi = lo + 5 * (1 + (k // 40 + j) % 40)
+            out.append(OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit", legs=(
+                OrderLeg(f"SPXW  {DAY:%y%m%d}P{hi * 1000:08d}", Decimal(1), "buy to open"),
+                OrderLeg(f"SPXW  {DAY:%y%m%d}P{lo * 1000:08d}", Decimal(1), "sell to open"))))
+        return out
 
-                    async def no_settings(uid):
-                        return None
+    async with trio.open_nursery() as nursery:
+        async with runtime(nursery, at=dt.time(10)) as rt:
+            users = await rt.users(sims)
+            actors = []
+            limiter = trio.CapacityLimiter(64)
 
-                    service = LiveService(db, bus, clock, UserSettingsCache(no_settings, default_slippage=Decimal("0.05")))
-                    i0 = day.first_index
-                    bus.publish(day.tick_at(i0))
-                    async with trio.open_nursery() as nursery:
-                        await nursery.start(service.run)
-                        users = [__import__("uuid").uuid4() for _ in range(sims)]
-                        await db.run(lambda conn: conn.executemany(
-                            "INSERT INTO users (id, email, created_at) VALUES ($1, $2, now())",
-                            [(u, f"{u.hex}@example.com") for u in users]))
-                        actors = []
-                        t0 = time.perf_counter()
+            async def open_one(k, u):
+                async with limiter:
+                    actor = await rt.live.open_simulation(u, starting_capital=Decimal(100000), description=None)
+                    for req in orders_for(k):
+                        await rt.live.ask(actor, PlaceOrder(req))
+                    actors.append(actor)
 
-                        def orders_for(k: int) -> list[OrderRequest]:
-                            if shapes == "shared":  # every session rests on the same two options
-                                return [OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit",
-                                                     legs=(OrderLeg(inst, Decimal(1), "buy to open"),))
-                                        for inst in (FAR_PUT, FAR_CALL)]
-                            # distinct: two put debit verticals near the money per session, 1,600 strike pairs
-                            out = []
-                            for j in (0, 1):
-                                lo = 5800 + 5 * ((k + j * 7) % 40)  # near the money: worth far more than 0.05
-                                hi = lo + 5 * (1 + (k // 40 + j) % 40)
-                                out.append(OrderRequest(type="limit", price=Decimal("0.05"), price_effect="debit", legs=(
-                                    OrderLeg(f"SPXW  {DAY:%y%m%d}P{hi * 1000:08d}", Decimal(1), "buy to open"),
-                                    OrderLeg(f"SPXW  {DAY:%y%m%d}P{lo * 1000:08d}", Decimal(1), "sell to open"))))
-                            return out
-
-                        async def open_one(k, u):
-                            actor = await service.open_simulation(u, starting_capital=Decimal(100000), description=None)
-                            for req in orders_for(k):
-                                await service.ask(actor, PlaceOrder(req))
-                            actors.append(actor)
-
-                        limiter = trio.CapacityLimiter(64)
-
-                        async def guarded(k, u):
-                            async with limiter:
-                                await open_one(k, u)
-
-                        async with trio.open_nursery() as n:
-                            for k, u in enumerate(users):
-                                n.start_soon(guarded, k, u)
-                        setup = time.perf_counter() - t0
-                        pending = sum(len(a.tickets) for a in actors)
-                        gc.collect()
-                        gc.freeze()
-                        walls, cpus = [], []
-                        for k in range(1, ticks + 1):
-                            tick = day.tick_at(i0 + k)
-                            c0, w0 = time.process_time(), time.perf_counter()
-                            bus.publish(tick)
-                            await service.supervisor.wait_tick_done(tick.seq)
-                            walls.append(time.perf_counter() - w0)
-                            cpus.append(time.process_time() - c0)
-                        gc.unfreeze()
-                        nursery.cancel_scope.cancel()
-        finally:
-            pg.stop()
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as n:
+                for k, u in enumerate(users):
+                    n.start_soon(open_one, k, u)
+            setup = time.perf_counter() - t0
+            pending = sum(len(a.tickets) for a in actors)
+            gc.collect()
+            gc.freeze()
+            walls, cpus = [], []
+            for _ in range(ticks):
+                c0, w0 = time.process_time(), time.perf_counter()
+                tick = rt.step()
+                await rt.done(tick.seq)
+                walls.append(time.perf_counter() - w0)
+                cpus.append(time.process_time() - c0)
+            gc.unfreeze()
+            nursery.cancel_scope.cancel()
     med_wall = statistics.median(walls)
     med_cpu = statistics.median(cpus)
-    return (f"{sims:>6} sims, {pending} resting orders ({shapes} structures): tick to all done median {med_wall * 1000:.1f} ms "
-            f"(p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.1f} ms), CPU per session-tick "
-            f"{med_cpu / sims * 1e6:.2f} µs (goal <= 10 µs); setup {setup:.1f} s")
+    return (f"{sims:>6} sims, {pending} resting orders ({shapes} structures): tick to all done median "
+            f"{med_wall * 1000:.1f} ms (p90 {sorted(walls)[int(len(walls) * 0.9)] * 1000:.1f} ms), CPU per "
+            f"session-tick {med_cpu / sims * 1e6:.2f} µs (goal <= 10 µs); setup {setup:.1f} s")
 
 
 def main() -> None:

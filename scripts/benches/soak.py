@@ -19,30 +19,16 @@ import json
 import os
 import sys
 import time
-import uuid
 from decimal import Decimal
 
-import msgspec
 import trio
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _runtime import DAY, rss_bytes, runtime  # noqa: E402
+from _runtime import DAY, PUT_SPREAD, rss_bytes, runtime  # noqa: E402
 from odted.domain.orders import OrderLeg, OrderRequest  # noqa: E402
-from odted.domain.reprice import RepricePolicy  # noqa: E402
-from odted.domain.risk import RiskPolicy  # noqa: E402
-from odted.domain.strategy import canonical_source, compile_strategy, parse_config  # noqa: E402
 from odted.market.synthetic import SyntheticConfig, SyntheticFeed  # noqa: E402
 from odted.market.calendar import default_calendar  # noqa: E402
 from odted.runtime.live import PlaceOrder  # noqa: E402
-
-CONFIG = {
-    "legs": [
-        {"direction": "sell", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.3}},
-        {"direction": "buy", "type": "put", "qty": 1, "strike": {"method": "delta", "value": 0.2}},
-    ],
-    "entry": {"times": ["10:00"]},
-    "exit": {"profit_target_pct": 50, "time": "15:55"},
-}
 
 
 def osi(strike: int, right: str) -> str:
@@ -54,29 +40,7 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
     async with trio.open_nursery() as nursery:
         async with runtime(nursery) as rt:
             users = await rt.users(n_bots + n_sims)
-            compiled = compile_strategy(parse_config(CONFIG))
-            source = canonical_source(compiled.config).decode()
-            bots = [uuid.uuid4() for _ in range(n_bots)]
-            links = [uuid.uuid4() for _ in range(n_bots)]
-            risk = msgspec.json.encode(RiskPolicy()).decode()
-            reprice = msgspec.json.encode(RepricePolicy()).decode()
-
-            async def insert(conn):
-                await conn.execute("INSERT INTO strategies (source_hash, source, config, description) "
-                                   "VALUES ($1, $2, $3::jsonb, $4)", compiled.source_hash, source, source,
-                                   compiled.description)
-                await conn.executemany("INSERT INTO strategy_links (id, user_id, source_hash) VALUES ($1, $2, $3)",
-                                       [(l, u, compiled.source_hash) for l, u in zip(links, users)])
-                await conn.executemany(
-                    "INSERT INTO accounts (id, user_id, name, engine, type, starting_capital, cash_balance) "
-                    "VALUES ($1, $2, $3, 'live_sim', 'bot', 100000, 100000)",
-                    [(b, u, f"bot{i}") for i, (b, u) in enumerate(zip(bots, users))])
-                await conn.executemany(
-                    "INSERT INTO bots (account_id, strategy_link_id, source_hash, risk, reprice) "
-                    "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)",
-                    [(b, l, compiled.source_hash, risk, reprice) for b, l in zip(bots, links)])
-
-            await rt.db.run(insert)
+            bots = await rt.make_bots(users[:n_bots], PUT_SPREAD)
             limiter = trio.CapacityLimiter(32)
             sims = []
 
