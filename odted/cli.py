@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("bot", metavar="BOT", help="the bot's id or name")
     tail.add_argument("session", metavar="SESSION", nargs="?",
                       help="a session id (default: the active session, else the latest)")
-    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new entries (every second) until Ctrl-C")
+    tail.add_argument("--follow", "-f", action="store_true",
+                      help="keep printing new entries (every second) until Ctrl-C")
     return parser
 
 

@@ -496,7 +496,8 @@ def register(api: Api, services: Services) -> None:
         user = current_user()
         bid = parse_uuid(bot_id, "bot")
         patch = await decode_body(BotPatch)
-        if all(getattr(patch, f) is UNSET for f in patch.__struct_fields__ if f != "reprice") and not len(patch.reprice):
+        sent = [f for f in patch.__struct_fields__ if f != "reprice" and getattr(patch, f) is not UNSET]
+        if not sent and not len(patch.reprice):
             raise ApiError.bad_request("invalid_input", "give any of name, description, status, schedule, reprice"
                                        " or a risk-policy field")
         name = UNSET if patch.name is UNSET else _name(patch.name)
@@ -548,7 +549,8 @@ def register(api: Api, services: Services) -> None:
     def ids(bot_id: str, session_id: str) -> tuple[UUID, UUID]:
         return parse_uuid(bot_id, "bot"), parse_uuid(session_id, "session")
 
-    @api.route("POST", sessions, summary="Start today's session (no body)", response=BotSession, status=201, errors=(404, 409, 422), tags=tags)
+    @api.route("POST", sessions, summary="Start today's session (no body)", response=BotSession, status=201,
+               errors=(400, 404, 409, 422), tags=tags)
     async def start_session(bot_id: str) -> Response:
         user = current_user()
         bid = parse_uuid(bot_id, "bot")
@@ -593,7 +595,7 @@ def register(api: Api, services: Services) -> None:
         return await runtime().view(current_user(), *ids(bot_id, session_id))
 
     @api.route("GET", f"{one}/financials", summary="Per-second financial history (the chart line)",
-               response=list[HistoryRow], errors=(404,),
+               response=list[HistoryRow], errors=(400, 404),
                query=(("interval", int, "seconds between samples (default 1)"),), tags=tags)
     async def financials(bot_id: str, session_id: str) -> Response:
         interval = query_interval()
