@@ -68,6 +68,8 @@ class Committer:
             self._send.send_nowait(p)
         except trio.WouldBlock:
             raise DatabaseUnavailable("the write queue is full") from None
+        except trio.ClosedResourceError:
+            raise DatabaseUnavailable("the writer is shutting down; nothing was committed") from None
         with trio.CancelScope(shield=True):
             await p.done.wait()
         assert p.result is not None
@@ -75,7 +77,7 @@ class Committer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        async with self._recv:
+        try:
             while True:
                 first = await self._recv.receive()
                 batch = [first]
@@ -86,6 +88,18 @@ class Committer:
                         break
                 with trio.CancelScope(shield=True):
                     await self._commit_batch(batch)
+        finally:
+            # Stopping (shutdown): nothing queued was committed; tell every waiter so,
+            # or they would wait for ever (they wait shielded).
+            self._send.close()
+            stopped = DatabaseUnavailable("the writer is shutting down; nothing was committed")
+            while True:
+                try:
+                    p = self._recv.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                p.result = outcome.Error(stopped)
+                p.done.set()
 
     async def _commit_batch(self, batch: list[_Pending[Any]]) -> None:
         self.batches += 1

@@ -105,6 +105,7 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
                         })
                         next_sample = tick.ts + dt.timedelta(minutes=10)
                     if tick.ts >= end_ts or tick.closing:
+                        await rt.done(tick.seq)  # the close settles before the run ends
                         return
 
             async with trio.open_nursery() as run:

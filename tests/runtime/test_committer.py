@@ -49,3 +49,38 @@ async def test_a_failing_unit_fails_alone_and_the_rest_commit(db, nursery):
     assert outcomes[7] == "UniqueViolationError"
     assert [outcomes[i] for i in (5, 6, 8, 9)] == ["ok"] * 4
     assert await db.fetchval("SELECT count(*) FROM h") == 5
+
+
+async def test_units_queued_when_the_writer_stops_fail_instead_of_waiting_for_ever(db):
+    import trio
+
+    from odted.store.db import DatabaseUnavailable
+
+    c = Committer(db)
+    outcomes = []
+
+    async def write(i):
+        async def unit(conn):
+            await trio.sleep(0)
+        try:
+            await c.commit(unit)
+            outcomes.append("ok")
+        except DatabaseUnavailable:
+            outcomes.append("refused")
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as n:
+            writer_scope = trio.CancelScope()
+
+            async def writer():
+                with writer_scope:
+                    await c.run()
+
+            for i in range(5):
+                n.start_soon(write, i)  # queued before the writer runs
+            await trio.testing.wait_all_tasks_blocked()
+            n.start_soon(writer)
+            writer_scope.cancel()  # stops before it takes anything
+    assert outcomes == ["refused"] * 5
+    with pytest.raises(DatabaseUnavailable):
+        await c.commit(lambda conn: trio.sleep(0))
