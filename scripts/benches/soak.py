@@ -26,6 +26,7 @@ import trio
 sys.path.insert(0, os.path.dirname(__file__))
 from _runtime import DAY, PUT_SPREAD, rss_bytes, runtime  # noqa: E402
 from odted.domain.orders import OrderLeg, OrderRequest  # noqa: E402
+from odted.market.bus import FeedEnded  # noqa: E402
 from odted.market.synthetic import SyntheticConfig, SyntheticFeed  # noqa: E402
 from odted.market.calendar import default_calendar  # noqa: E402
 from odted.runtime.live import PlaceOrder  # noqa: E402
@@ -67,7 +68,10 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
                 """Manual sims buy and sell a call every 30 simulated minutes."""
                 last = None
                 while True:
-                    tick = await rt.bus.wait_tick_after(rt.bus.latest_seq)
+                    try:
+                        tick = await rt.bus.wait_tick_after(rt.bus.latest_seq)
+                    except FeedEnded:
+                        return
                     slot = (tick.ts.hour, tick.ts.minute // 30)
                     if slot == last:
                         continue
@@ -93,8 +97,13 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
 
             async def sampler():
                 nonlocal next_sample
+                seen = 0
                 while True:
-                    tick = await rt.bus.wait_tick_after(rt.bus.latest_seq)
+                    try:
+                        tick = await rt.bus.wait_tick_after(seen)
+                    except FeedEnded:
+                        return
+                    seen = tick.seq
                     if tick.ts >= next_sample:
                         conns = await rt.db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
                         samples.append({
