@@ -128,6 +128,10 @@ class BotService:
             )
 
             async def link(conn: Any, sim_id: UUID) -> None:
+                # the bot's row is locked and re-checked here, in the same transaction as
+                # the session: an archive or delete racing this start waits, then sees it
+                if await bs.lock_bot_status(conn, bot.id) != "active":
+                    raise Refusal.conflict("bot_not_idle", "the bot was archived or deleted")
                 await bs.insert_session(conn, replace(row, simulation_id=sim_id))
 
             try:
@@ -141,7 +145,8 @@ class BotService:
             except UniqueViolation:
                 raise Refusal.conflict("bot_session_exists", "today's session of this bot already exists") from None
             except ActorStopped:
-                raise Refusal(503, "live_trading_unavailable", "the session could not be started; retry") from None
+                raise Refusal(503, "register_sim_failed",
+                              "the session's simulation could not be started; retry") from None
         assert isinstance(actor, BotSim) and actor.session is not None
         log.info("bot %s: session %s started", bot.id, actor.session.id)
         return actor.session
@@ -214,20 +219,24 @@ class BotService:
         actor = self.live.simulation(row.simulation_id)
         return actor if isinstance(actor, BotSim) else None
 
+    def _running_actor(self, row: bs.BotSessionRow) -> BotSim:
+        """The actor of a session that is not terminal: 409 when the session has ended,
+        503 while its actor is (re)starting."""
+        if row.terminal:
+            raise Refusal.conflict("session_terminal", f"the session is {row.status}")
+        actor = self._actor_of(row)
+        if actor is None:
+            raise Refusal(503, "live_trading_unavailable", "the session is restarting; nothing changed, retry")
+        return actor
+
     async def kill(self, user_id: UUID, bot_id: UUID, session_id: UUID, *, flatten: bool) -> bs.BotSessionRow:
         row = await self.session(user_id, bot_id, session_id)
-        actor = self._actor_of(row)
-        if actor is None or row.terminal:
-            raise Refusal.conflict("session_terminal", f"the session is {row.status}")
-        await self.live.ask(actor, KillSession(flatten=flatten))
+        await self.live.ask(self._running_actor(row), KillSession(flatten=flatten))
         return await self.db.run(bs.load_session, session_id)
 
     async def cancel_all(self, user_id: UUID, bot_id: UUID, session_id: UUID) -> None:
         row = await self.session(user_id, bot_id, session_id)
-        actor = self._actor_of(row)
-        if actor is None or row.terminal:
-            raise Refusal.conflict("session_terminal", f"the session is {row.status}")
-        await self.live.ask(actor, CancelBotOrders())
+        await self.live.ask(self._running_actor(row), CancelBotOrders())
 
     async def view(self, user_id: UUID, bot_id: UUID, session_id: UUID) -> LiveSim:
         row = await self.session(user_id, bot_id, session_id)

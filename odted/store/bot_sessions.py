@@ -30,6 +30,7 @@ __all__ = [
     "finalize_session",
     "load_bot",
     "auto_start_bots",
+    "lock_bot_status",
     "active_session_of",
     "session_on",
     "sessions_of",
@@ -186,6 +187,11 @@ _BOT_SQL = """
 async def load_bot(conn: Conn, bot_id: UUID) -> BotRow | None:
     r = await conn.fetchrow(_BOT_SQL + " WHERE a.id = $1 AND a.status <> 'deleted'", bot_id)
     return None if r is None else BotRow(**dict(r))
+
+
+async def lock_bot_status(conn: Conn, bot_id: UUID) -> str | None:
+    """The bot account's status, its row locked until the transaction ends."""
+    return await conn.fetchval("SELECT status FROM accounts WHERE id = $1 FOR UPDATE", bot_id)
 
 
 async def auto_start_bots(conn: Conn) -> list[BotRow]:
