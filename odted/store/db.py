@@ -53,6 +53,10 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached right now; nothing was changed. Safe to retry."""
 
 
+class PoolBusy(Exception):
+    """No pooled connection came free in time: the database is busy, not unreachable."""
+
+
 _TRANSIENT = (
     OSError,
     asyncio.TimeoutError,
@@ -153,11 +157,17 @@ class Database:
         pool = self._pool
 
         async def unit() -> T:
-            async with pool.acquire(timeout=self._connect_timeout) as conn:
+            try:
+                conn = await pool.acquire(timeout=self._connect_timeout)
+            except asyncio.TimeoutError:
+                raise PoolBusy from None  # every connection in use: busy, not down
+            try:
                 if transaction:
                     async with conn.transaction():
                         return await fn(conn, *args)
                 return await fn(conn, *args)
+            finally:
+                await pool.release(conn)
 
         return await self._retrying(
             lambda: self.aio(unit),
@@ -189,12 +199,20 @@ class Database:
         pool = self._pool
 
         async def q() -> Any:
-            async with pool.acquire(timeout=1.0) as conn:
+            try:
+                conn = await pool.acquire(timeout=1.0)
+            except asyncio.TimeoutError:
+                raise PoolBusy from None
+            try:
                 return await conn.fetchval("SELECT 1", timeout=1.0)
+            finally:
+                await pool.release(conn)
 
         try:
             with trio.fail_after(1.5):
                 ok = await self.aio(q) == 1
+        except PoolBusy:
+            ok = True  # every connection is in use, so the server is answering them
         except (trio.TooSlowError, *_TRANSIENT):
             ok = False
         self.healthy = ok
@@ -221,7 +239,7 @@ class Database:
             sleep=trio.sleep,
             stop=stop,
             wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=1.0),
-            retry=tenacity.retry_if_exception(is_transient),
+            retry=tenacity.retry_if_exception(lambda e: isinstance(e, PoolBusy) or is_transient(e)),
             reraise=True,
         )
         try:
@@ -236,6 +254,8 @@ class Database:
             self.units_failed += 1
             self.healthy = False
             raise DatabaseUnavailable("the database did not answer in time") from None
+        except PoolBusy:
+            raise DatabaseUnavailable("the database is busy; nothing changed, retry") from None
         except Exception as e:
             if is_transient(e):
                 self.units_failed += 1
