@@ -149,3 +149,19 @@ async def test_kill_with_flatten_closes_out_and_cancel_all_keeps_running(live_en
     await settle(env)
     row = await env.services.bots.session(uid, bot_id, session.id)
     assert row.status == "killed" and row.final_nlv is not None
+
+
+async def test_auto_start_bots_get_their_session_at_the_open_and_others_do_not(live_env):
+    env = live_env
+    uid, _ = await env.user()
+    other, _ = await env.user()
+    auto = await make_bot(env, uid)
+    manual = await make_bot(env, other)
+    await env.db.run(lambda conn: conn.execute("UPDATE bots SET auto_start = true WHERE account_id = $1", auto))
+    goto(env, 9, 45, 0)
+    await settle(env)
+    with trio.fail_after(10):
+        while not await env.services.bots.sessions(uid, auto):
+            await trio.sleep(0.1)
+    assert await env.services.bots.sessions(other, manual) == []
+    assert (await env.services.bots.sessions(uid, auto))[0].status == "waiting_for_data"
