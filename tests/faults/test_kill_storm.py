@@ -96,6 +96,8 @@ def test_orders_survive_a_storm_of_kill_9(daemon_factory, tmp_path):
     orders = httpx.get(f"{d.url}/live/orders", headers=H).json()
     ids = [o["id"] for o in orders]
     assert len(ids) == len(set(ids))
+    print(f"kill storm: {KILLS} x kill -9, {len(answers)} keys answered, {len(acked)} orders acknowledged, "
+          f"{len(ids)} orders found, {len(set(ids))} distinct")
     assert set(ids) == set(acked.values()), "every acknowledged order exists exactly once, and nothing else"
     assert len(set(acked.values())) == len(acked), "every key maps to its own order"
 
