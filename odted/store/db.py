@@ -252,17 +252,19 @@ class Database:
                         return result
         except trio.TooSlowError:
             self.units_failed += 1
-            self.healthy = False
+            if self.healthy and not await self.ping():
+                log.warning("the database is unreachable (no answer in time): failing fast until it answers")
             raise DatabaseUnavailable("the database did not answer in time") from None
         except PoolBusy:
             raise DatabaseUnavailable("the database is busy; nothing changed, retry") from None
         except Exception as e:
             if is_transient(e):
                 self.units_failed += 1
-                if self.healthy:
+                # Only a server that does not answer a ping is down: a statement that
+                # timed out under load leaves it up (this unit still failed: retry it).
+                if self.healthy and not await self.ping():
                     log.warning("the database is unreachable (%s): failing fast until it answers", type(e).__name__)
-                self.healthy = False
-                raise DatabaseUnavailable(f"the database is unreachable: {type(e).__name__}") from e
+                raise DatabaseUnavailable(f"the database did not complete the work: {type(e).__name__}") from e
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
