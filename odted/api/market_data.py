@@ -286,6 +286,7 @@ class MarketChannel:
         self._encode = encode
         self._bus = bus
         self._subscribers: set[Connection] = set()
+        self._watched: set[Connection] = set()
         self._tick: Tick | None = None
         self._frame: bytes | None = None
         self.frames_encoded = 0
@@ -298,13 +299,19 @@ class MarketChannel:
         if conn in self._subscribers:
             return
         self._subscribers.add(conn)
-        conn.on_close(lambda: self._subscribers.discard(conn))
+        if conn not in self._watched:  # one close callback per connection, however often it resubscribes
+            self._watched.add(conn)
+            conn.on_close(lambda: self._forget(conn))
         frame = self.frame()
         if frame is not None:
             conn.send(frame)
 
     def unsubscribe(self, conn: Connection, message: dict[str, Any]) -> None:
         self._subscribers.discard(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        self._subscribers.discard(conn)
+        self._watched.discard(conn)
 
     def frame(self) -> bytes | None:
         """The latest tick's frame, encoded once."""

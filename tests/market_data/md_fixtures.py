@@ -58,6 +58,28 @@ async def hub(services: Any, market: Market, server: str, nursery: trio.Nursery)
     return services.ws_hub
 
 
+@pytest.fixture
+async def ws_clients(server: str, nursery: trio.Nursery) -> Any:
+    """`await ws_clients(auth=None, **options)`: a `Client` of `server`'s `/__ws`, sent
+    `auth` first. Their sockets are cut at teardown (before the server stops), so a test
+    that fails with frames unread cannot leave the server blocked writing to them."""
+    streams: list[trio.SocketStream] = []
+    host, port = server.removeprefix("http://").rsplit(":", 1)
+
+    async def connect(auth: dict[str, Any] | None = None, **options: Any) -> Client:
+        stream = await trio.open_tcp_stream(host, int(port))
+        streams.append(stream)
+        ws = await trio_websocket.wrap_client_stream(nursery, stream, host, "/__ws", **options)
+        client = Client(ws)
+        if auth is not None:
+            await client.send(auth)
+        return client
+
+    yield connect
+    for stream in streams:
+        await trio.aclose_forcefully(stream)
+
+
 def synthetic_day(calendar: TradingCalendar, day: dt.date = DAY, *, seed: int = 3,
                   start: dt.time = dt.time(9, 30), strikes_each_side: int = 120) -> SyntheticDay:
     return SyntheticDay(SyntheticConfig(date=day, seed=seed, start_time=start,

@@ -5,20 +5,12 @@ import trio
 import trio.testing
 import trio_websocket
 
-from md_fixtures import TOKEN, Client, calendar, config, hub, market, ticks_of, ws_url  # noqa: F401 - fixtures
+from md_fixtures import TOKEN, calendar, config, hub, market, ticks_of, ws_clients  # noqa: F401 - fixtures
 from odted.api.market_data import aggregate_of
 from odted.api.ws import Connection
 
 AGG = "live_aggregate_data"
 CHAIN = "live_option_chain"
-
-
-async def connect(nursery: trio.Nursery, server: str, auth: dict | None = None) -> Client:
-    """A client of `server`'s `/__ws` (its reader runs in `nursery`), after `auth`."""
-    client = Client(await trio_websocket.connect_websocket_url(nursery, ws_url(server)))
-    if auth is not None:
-        await client.send(auth)
-    return client
 
 
 async def settle() -> None:
@@ -30,10 +22,10 @@ def subscribers(hub, name: str) -> int:
     return hub.channel(name).subscribers
 
 
-async def test_a_public_connection_gets_aggregates_and_never_the_chain(server, hub, market, calendar, nursery):
+async def test_a_public_connection_gets_aggregates_and_never_the_chain(server, hub, market, calendar, ws_clients):
     ticks = ticks_of(calendar, n=3)
     market.bus.publish(ticks[0])
-    c = await connect(nursery, server, {"auth": "public"})
+    c = await ws_clients({"auth": "public"})
     await c.send({"action": "subscribe", "channels": [AGG, CHAIN]})
     first = await c.receive()  # the latest tick's frame at once
     assert first == {"channel": AGG, "payload": json.loads(msgspec.json.encode(aggregate_of(ticks[0])))}
@@ -48,9 +40,9 @@ async def test_a_public_connection_gets_aggregates_and_never_the_chain(server, h
 
 
 async def test_a_token_connection_gets_the_chain_as_numbers_and_can_unsubscribe(server, hub, market, calendar,
-                                                                               nursery):
+                                                                               ws_clients):
     ticks = ticks_of(calendar, n=3)
-    c = await connect(nursery, server, {"token": TOKEN})
+    c = await ws_clients({"token": TOKEN})
     await c.send({"action": "subscribe", "channels": [AGG, CHAIN]})
     await settle()
     assert subscribers(hub, CHAIN) == 1 and subscribers(hub, AGG) == 1
@@ -65,7 +57,14 @@ async def test_a_token_connection_gets_the_chain_as_numbers_and_can_unsubscribe(
     assert all(isinstance(x["call"]["bid"], (int, float)) for x in chain)
 
     await c.send({"action": "unsubscribe", "channel": CHAIN})
+    for _ in range(50):  # resubscribing often keeps one close callback
+        await c.send({"action": "subscribe", "channel": CHAIN})
+        await c.send({"action": "unsubscribe", "channel": CHAIN})
     await settle()
+    (conn,) = hub.connections
+    assert len(conn._callbacks) == 2  # one per channel
+    for _ in range(50):  # each subscribe sent the latest chain at once
+        assert (await c.receive())["channel"] == CHAIN
     market.bus.publish(ticks[1])
     assert (await c.receive())["channel"] == AGG
     market.bus.publish(ticks[2])
@@ -73,9 +72,9 @@ async def test_a_token_connection_gets_the_chain_as_numbers_and_can_unsubscribe(
     await c.ws.aclose()
 
 
-async def test_each_tick_is_encoded_once_for_all_subscribers(server, hub, market, calendar, nursery):
+async def test_each_tick_is_encoded_once_for_all_subscribers(server, hub, market, calendar, ws_clients):
     ticks = ticks_of(calendar, n=3)
-    clients = [await connect(nursery, server, {"token": TOKEN}) for _ in range(5)]
+    clients = [await ws_clients({"token": TOKEN}) for _ in range(5)]
     for c in clients:
         await c.send({"action": "subscribe", "channel": CHAIN})
     await settle()
@@ -87,8 +86,8 @@ async def test_each_tick_is_encoded_once_for_all_subscribers(server, hub, market
     assert hub.channel(AGG).frames_encoded == 0  # nobody listens: nothing encoded
 
 
-async def test_subscribes_before_auth_and_unknown_channels_are_silently_ignored(server, hub, market, nursery):
-    c = await connect(nursery, server)
+async def test_subscribes_before_auth_and_unknown_channels_are_silently_ignored(server, hub, market, ws_clients):
+    c = await ws_clients()
     await c.send({"action": "subscribe", "channels": [AGG]})
     await c.send({"auth": "public"})
     await c.send({"action": "subscribe", "channels": ["no_such_channel", 7]})
@@ -103,26 +102,26 @@ async def test_subscribes_before_auth_and_unknown_channels_are_silently_ignored(
     assert subscribers(hub, AGG) == 1
 
 
-async def test_no_auth_within_the_window_closes_the_connection(server, hub, nursery):
+async def test_no_auth_within_the_window_closes_the_connection(server, hub, ws_clients):
     hub.auth_timeout = 0.2
-    c = await connect(nursery, server)
+    c = await ws_clients()
     await c.send({"action": "subscribe", "channels": [AGG]})
     reason = await c.closed()
     assert reason.code == 1008 and "auth" in reason.reason
     assert not hub.connections
 
 
-async def test_a_token_that_does_not_authenticate_closes_the_connection(server, hub, nursery):
-    c = await connect(nursery, server, {"token": "not-a-token"})
+async def test_a_token_that_does_not_authenticate_closes_the_connection(server, hub, ws_clients):
+    c = await ws_clients({"token": "not-a-token"})
     reason = await c.closed()
     assert reason.code == 1008 and reason.reason == "the token is not valid"
 
 
-async def test_public_connections_end_with_end_of_data_after_the_cap(server, hub, market, calendar, nursery):
+async def test_public_connections_end_with_end_of_data_after_the_cap(server, hub, market, calendar, ws_clients):
     hub.public_max_seconds = 0.3
     market.bus.publish(ticks_of(calendar, n=1)[0])
-    public = await connect(nursery, server, {"auth": "public"})
-    token = await connect(nursery, server, {"token": TOKEN})
+    public = await ws_clients({"auth": "public"})
+    token = await ws_clients({"token": TOKEN})
     await public.send({"action": "subscribe", "channel": AGG})
     assert (await public.receive())["channel"] == AGG
     assert await public.receive() == {"channel": "end_of_data"}
@@ -131,12 +130,10 @@ async def test_public_connections_end_with_end_of_data_after_the_cap(server, hub
     assert [c.public for c in hub.connections] == [False]  # the token connection stays
 
 
-async def test_a_client_that_cannot_keep_up_is_closed_with_1013(server, hub, market, calendar, nursery):
+async def test_a_client_that_cannot_keep_up_is_closed_with_1013(server, hub, market, calendar, ws_clients):
     hub.outbox_frames = 4
     ticks = ticks_of(calendar, n=40, strikes_each_side=200)
-    ws = await trio_websocket.connect_websocket_url(nursery, ws_url(server), message_queue_size=1)
-    slow = Client(ws)
-    await slow.send({"token": TOKEN})
+    slow = await ws_clients({"token": TOKEN}, message_queue_size=1)
     await slow.send({"action": "subscribe", "channel": CHAIN})
     await settle()
     with trio.fail_after(30):
@@ -174,13 +171,12 @@ class Recording:
         self.events.append(("message", conn, message))
 
 
-async def test_a_registered_channel_gets_the_whole_message_and_the_lifecycle(services, nursery):
+async def test_a_registered_channel_gets_the_whole_message_and_the_lifecycle(services, ws_clients):
     custom = Recording()
     services.ws_hub.register_channel("custom", custom)
-    server = await _serve(services, nursery)
-    public = await connect(nursery, server, {"auth": "public"})
+    public = await ws_clients({"auth": "public"})
     await public.send({"action": "subscribe", "channel": "custom"})
-    c = await connect(nursery, server, {"token": TOKEN})
+    c = await ws_clients({"token": TOKEN})
     await c.send({"action": "subscribe", "channel": "custom", "extra": {"last_event_by_sim": {"a": 3}}})
     assert await c.receive() == {"channel": "custom", "id": 1, "payload": {"last_event_by_sim": {"a": 3}}}
     await c.send({"channel": "custom", "ack": 1})
@@ -199,7 +195,7 @@ async def test_a_registered_channel_gets_the_whole_message_and_the_lifecycle(ser
     assert len({conn.id for _, conn, _ in custom.events}) == 1
 
 
-async def test_a_handler_that_raises_closes_only_its_connection(services, nursery):
+async def test_a_handler_that_raises_closes_only_its_connection(services, ws_clients):
 
     class Broken:
         requires_token = False
@@ -211,9 +207,8 @@ async def test_a_handler_that_raises_closes_only_its_connection(services, nurser
             pass
 
     services.ws_hub.register_channel("broken", Broken())
-    server = await _serve(services, nursery)
-    a = await connect(nursery, server, {"auth": "public"})
-    b = await connect(nursery, server, {"auth": "public"})
+    a = await ws_clients({"auth": "public"})
+    b = await ws_clients({"auth": "public"})
     await a.send({"action": "subscribe", "channel": "broken"})
     assert (await a.closed()).code == 1011
     await settle()
@@ -221,23 +216,9 @@ async def test_a_handler_that_raises_closes_only_its_connection(services, nurser
     await b.ws.aclose()
 
 
-async def test_shutdown_closes_every_connection_going_away(server, hub, nursery):
-    clients = [await connect(nursery, server, {"token": TOKEN}) for _ in range(3)]
+async def test_shutdown_closes_every_connection_going_away(server, hub, ws_clients):
+    clients = [await ws_clients({"token": TOKEN}) for _ in range(3)]
     await settle()
     hub.shutdown()
     for c in clients:
         assert (await c.closed()).code == 1001
-
-
-async def _serve(services, nursery) -> str:
-    """The app for `services` (with the channels registered so far) on a loopback port."""
-    import hypercorn.trio
-
-    from odted.api.app import create_app
-    from odted.daemon import hypercorn_config
-
-    app = create_app(services)
-    binds = await nursery.start(lambda task_status: hypercorn.trio.serve(
-        app, hypercorn_config(services.config), task_status=task_status))
-    await nursery.start(services.ws_hub.run)
-    return binds[0]
