@@ -35,7 +35,6 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 import msgspec
 import tenacity

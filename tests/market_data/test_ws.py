@@ -3,7 +3,6 @@ import json
 import msgspec
 import trio
 import trio.testing
-import trio_websocket
 
 from md_fixtures import TOKEN, calendar, config, hub, market, ticks_of, ws_clients  # noqa: F401 - fixtures
 from odted.api.market_data import aggregate_of
