@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -131,6 +132,24 @@ def build_recorder(cfg: Config, calendar: Any, ticks: TickStore) -> Recorder | N
     return Recorder(ticks.append, calendar, interval=f.record_interval, batch=f.record_batch, buffer=f.record_buffer)
 
 
+def _exit_deadline(seconds: float) -> None:
+    """Last resort after SIGTERM: if shutdown has not finished in `seconds`, exit anyway.
+
+    Everything acknowledged is already committed, and the embedded PostgreSQL stops by
+    its parent-death signal, so exiting is safe; it bounds a shutdown that something
+    outside our control holds up (a WebSocket peer that stopped reading can block a
+    send inside the server that cannot be cancelled).
+    """
+    def force() -> None:
+        log.error("shutdown did not finish in %.0f s; exiting now", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()
+
+
 def tune_gc() -> None:
     """Freeze what startup allocated and collect the young generation less often.
 
@@ -204,6 +223,8 @@ async def _serve(cfg: Config, services: Services, signals: Any, shutdown: trio.E
     async def watch_signals() -> None:
         async for sig in signals:
             log.info("received %s, shutting down", signal.Signals(sig).name)
+            if not shutdown.is_set():
+                _exit_deadline(cfg.server.graceful_timeout + 4)
             shutdown.set()
 
     async def serve_http(task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:

@@ -83,3 +83,38 @@ async def test_ten_thousand_connect_disconnect_cycles_leak_nothing(server, hub, 
     assert hub.channel(CHAIN).subscribers == 0 and hub.channel(AGG).subscribers == 0
     assert fds() - fds0 <= 5
     assert trio.lowlevel.current_statistics().tasks_living - tasks0 <= 10
+
+
+@pytest.mark.slow
+def test_sigterm_exits_promptly_even_with_a_websocket_client_that_stopped_reading(daemon_factory):
+    import socket as _socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from faults_helpers import daemon_env
+
+    d = daemon_factory(env=daemon_env(ODTED_FEED_SYNTHETIC_SPEED="60")).start()
+    host, port = "127.0.0.1", d.port
+    sock = _socket.create_connection((host, port))
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, 4096)
+    sock.sendall((f"GET /__ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    assert b"101" in sock.recv(1024).split(b"\r\n")[0]
+
+    def frame(text: str) -> bytes:  # a masked client text frame
+        data = text.encode()
+        mask = b"\x01\x02\x03\x04"
+        head = bytes([0x81, 0x80 | len(data)]) if len(data) < 126 else bytes([0x81, 0xFE]) + len(data).to_bytes(2, "big")
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+    sock.sendall(frame('{"token": "fault-test-token"}'))
+    sock.sendall(frame('{"action": "subscribe", "channels": ["live_option_chain"]}'))
+    time.sleep(5)  # the chain flows at 60 ticks/s; this client reads nothing
+    t0 = time.monotonic()
+    code = d.terminate(timeout=30)
+    elapsed = time.monotonic() - t0
+    sock.close()
+    assert code == 0
+    assert elapsed < 12, f"shutdown took {elapsed:.1f} s"
