@@ -424,7 +424,8 @@ def register(api: Api, services: Services) -> None:
 
     @api.route("POST", sessions,
                summary="Open today's live session with the carried cash (201), or return it if open (200)",
-               request=OpenSession, response=AccountSession, status=201, errors=(400, 404, 409), tags=tags)
+               request=OpenSession, response=AccountSession, status=201, other_statuses=(200,), errors=(400, 404, 409),
+               tags=tags)
     async def open_session(account_id: str) -> Response:
         user = current_user()
         aid = parse_uuid(account_id, "account")

@@ -13,6 +13,9 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
+
+import trio
 
 from quart import Response, g, request
 from quart_trio import QuartTrio
@@ -32,6 +35,9 @@ access = logging.getLogger("odted.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
+_BODY_WAIT_SECONDS = 5.0  # how long an early answer waits for the rest of its request's body
+_FINISH_SECONDS = 10.0  # how long the end of a response may take to send, shielded
+
 _HTTP_CODES = {
     404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
     400: "invalid_input",
@@ -42,6 +48,7 @@ def create_app(services: Services) -> QuartTrio:
     app = QuartTrio("odted")
     app.config["MAX_CONTENT_LENGTH"] = services.config.server.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.asgi_app = _whole_requests(app.asgi_app, services.config.server.max_body_bytes)  # type: ignore[method-assign]
     api = Api(app)
     app.extensions["odted"] = services
     app.extensions["odted.api"] = api
@@ -73,6 +80,7 @@ def create_app(services: Services) -> QuartTrio:
             g.principal = principal
         if info is not None:
             services.ratelimits.charge(g.principal, request.remote_addr, info.cost)
+            _refuse_unknown_query(info)
 
     @app.after_request
     async def _finish(response: Response) -> Response:
@@ -148,6 +156,69 @@ def create_app(services: Services) -> QuartTrio:
         accounts.register(api, services)
         strategies.register(api, services)
         bots.register(api, services)
+    return app
+
+
+def _refuse_unknown_query(info: RouteInfo) -> None:
+    """400 for a query parameter the route does not take: a misspelt `?flaten=true`
+    must not be carried out as if it had not been sent."""
+    known = {name for name, _, _ in info.query}
+    unknown = [name for name in request.args if name not in known]
+    if unknown:
+        takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+        raise ApiError(400, "invalid_input", f"unknown query parameter {unknown[0][:100]!r} ({takes})",
+                       {"field": unknown[0][:100]})
+
+
+def _whole_requests(asgi_app: Any, max_body_bytes: int) -> Any:
+    """Answer an HTTP request only once its body is in, and finish every answer uncancelled.
+
+    hypercorn keeps a connection for the next request only when the request was read to
+    its end before the response ended; otherwise it closes the connection. A response
+    that does not need the body (a 401, 404, 405 answered before reading it) would then
+    cost the client its connection, and one that reuses it at once sees it closed under
+    its next request. So the response waits (a few seconds at most) for the rest of the
+    body, unless the body is over the size limit (a 413: the connection is closed).
+
+    The last part of every response is sent shielded from cancellation: hypercorn closes
+    the connection from within that send when it must, while quart-trio cancels the
+    request's tasks as soon as the server reports the request over. Unshielded, the
+    cancellation lands inside the close: the socket stays open, takes no other request,
+    and the client's next request on it hangs. (hypercorn shields its socket writes.)
+    """
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await asgi_app(scope, receive, send)
+        body_read = trio.Event()  # or past the limit, or the client gone: no use waiting
+        received = 0
+        declared = next((v for k, v in scope["headers"] if k.lower() == b"content-length"), b"")
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > max_body_bytes):
+            body_read.set()
+
+        async def receive_watched() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if not message.get("more_body", False) or received > max_body_bytes:
+                    body_read.set()
+            else:
+                body_read.set()
+            return message
+
+        async def send_after_body(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and not body_read.is_set():
+                with trio.move_on_after(_BODY_WAIT_SECONDS):
+                    await body_read.wait()
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                with trio.move_on_after(_FINISH_SECONDS, shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        return await asgi_app(scope, receive_watched, send_after_body)
+
     return app
 
 

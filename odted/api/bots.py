@@ -53,7 +53,7 @@ from quart import Response, request
 
 from odted.api.codec import decode_body, json_response, raw_json_response
 from odted.api.errors import ApiError
-from odted.api.live import current_user, parse_uuid, query_interval, register_session_routes
+from odted.api.live import Interval, current_user, parse_uuid, query_interval, register_session_routes
 from odted.api.routes import Api
 from odted.api.services import Services
 from odted.domain.ledger import HistoryRow
@@ -550,7 +550,7 @@ def register(api: Api, services: Services) -> None:
         return parse_uuid(bot_id, "bot"), parse_uuid(session_id, "session")
 
     @api.route("POST", sessions, summary="Start today's session (no body)", response=BotSession, status=201,
-               errors=(400, 404, 409, 422), tags=tags)
+               errors=(400, 404, 409, 413, 415, 422), tags=tags)
     async def start_session(bot_id: str) -> Response:
         user = current_user()
         bid = parse_uuid(bot_id, "bot")
@@ -596,7 +596,7 @@ def register(api: Api, services: Services) -> None:
 
     @api.route("GET", f"{one}/financials", summary="Per-second financial history (the chart line)",
                response=list[HistoryRow], errors=(400, 404),
-               query=(("interval", int, "seconds between samples (default 1)"),), tags=tags)
+               query=(("interval", Interval, "seconds between samples (default 1)"),), tags=tags)
     async def financials(bot_id: str, session_id: str) -> Response:
         interval = query_interval()
         actor = await resolve(bot_id, session_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 import inspect
-from typing import Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable
 from uuid import UUID
 
 import msgspec
@@ -29,13 +29,18 @@ from odted.domain.transactions import Transaction
 from odted.runtime.live import CancelOrder, LiveSim, PlaceOrder, ReplaceOrder, Reply, request_hash
 from odted.runtime.service import LiveService
 
-__all__ = ["register", "register_session_routes", "LiveSimulation", "StartLive", "current_user", "simulation_view"]
+__all__ = ["register", "register_session_routes", "Interval", "LiveSimulation", "StartLive", "current_user", "simulation_view"]
 
 _IDEMPOTENCY_KEY_MAX = 255
+DESCRIPTION_MAX = 1000
+
+Interval = Annotated[int, msgspec.Meta(ge=1, le=3600)]
+"""`?interval=` of the history routes: seconds between samples."""
 
 
 class StartLive(msgspec.Struct, frozen=True, kw_only=True):
-    """`POST /live`: the day's starting capital (1000 to 10000000) and a description."""
+    """`POST /live`: the day's starting capital (1000 to 10000000) and a description (at
+    most 1000 characters)."""
 
     starting_capital: Decimal
     description: str | None = None
@@ -145,6 +150,9 @@ def register(api: Api, services: Services) -> None:
         user = current_user()
         body = await decode_body(StartLive)
         finite_money(body.starting_capital, "starting_capital")
+        if body.description is not None and len(body.description) > DESCRIPTION_MAX:
+            raise ApiError.bad_request("invalid_input", f"description must be at most {DESCRIPTION_MAX} characters",
+                                       field="description")
         actor = await live.open_simulation(user, starting_capital=body.starting_capital,
                                            description=body.description)
         return json_response(simulation_view(actor), status=201)
@@ -196,8 +204,8 @@ def register_session_routes(api: Api, services: Services, prefix: str, resolve: 
     if writable:
         async def place(kwargs: dict[str, str], dry_run: bool) -> Response:
             key = None if dry_run else idempotency_key()
+            actor = await _resolve(resolve, params(kwargs))  # a missing simulation is 404 whatever the body
             body = await decode_body(OrderRequest)
-            actor = await _resolve(resolve, params(kwargs))
             rhash = request_hash("POST", f"{path}/orders", body) if key is not None else ""
             return reply_response(await live.ask(actor, PlaceOrder(body, key, rhash, dry_run=dry_run)))
 
@@ -215,8 +223,8 @@ def register_session_routes(api: Api, services: Services, prefix: str, resolve: 
                    request=ReplaceOrderRequest, response=Order, errors=(400, 404, 409), tags=tags)
         async def replace_order(**kwargs: str) -> Response:
             key = idempotency_key()
-            body = await decode_body(ReplaceOrderRequest)
             actor = await _resolve(resolve, params(kwargs))
+            body = await decode_body(ReplaceOrderRequest)
             rhash = request_hash("PUT", f"{path}/orders", body) if key is not None else ""
             return reply_response(await live.ask(actor, ReplaceOrder(body, key, rhash)))
 
@@ -256,7 +264,7 @@ def register_session_routes(api: Api, services: Services, prefix: str, resolve: 
         return json_response(actor.transactions)
 
     @api.route("GET", f"{prefix}/history", summary="Per-second P&L history", response=list[HistoryRow],
-               errors=(404,), query=(("interval", int, "seconds between samples (default 1)"),), tags=tags)
+               errors=(404,), query=(("interval", Interval, "seconds between samples (default 1)"),), tags=tags)
     async def history(**kwargs: str) -> Response:
         actor = await _resolve(resolve, params(kwargs))
         until = actor.tick.ts.replace(microsecond=0) if actor.tick is not None else None
@@ -265,7 +273,9 @@ def register_session_routes(api: Api, services: Services, prefix: str, resolve: 
 
 def query_interval() -> int:
     raw = request.args.get("interval", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 3600:
+    # ASCII digits only: str.isdigit() is true of "²", which int() refuses, and a 5000-digit
+    # string is past int()'s limit
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 3600:
         raise ApiError.bad_request("invalid_input", "interval must be a whole number of seconds from 1 to 3600",
                                    field="interval")
     return int(raw)

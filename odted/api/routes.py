@@ -11,6 +11,11 @@ user's for a route that takes a token, else the client address's. It defaults to
 routes that take a token and to 0 (free: health, metrics, the OpenAPI document) for
 those that do not; a public route that must be limited per address, or a heavier read,
 says so: `@api.route("GET", "/market-data/strikes/<day>", ..., cost=5)`.
+
+Every route declares the statuses it answers: `status` (and `other_statuses` answered
+with the same response type) and `errors`. The document adds those every route can
+answer: 400 (a query parameter the route does not take), 503, 401 with a token required,
+429 with a cost, and 413 and 415 (too large; not JSON) with a request body.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class RouteInfo:
     request: Any = None
     response: Any = None
     status: int = 200
+    other_statuses: tuple[int, ...] = ()  # other success statuses, with the same response type
     auth: bool = True  # a token is required
     auth_optional: bool = False  # a token is read when present
     errors: tuple[int, ...] = ()
@@ -54,14 +60,15 @@ class Api:
     routes: list[RouteInfo] = field(default_factory=list)
 
     def route(self, method: str, path: str, *, summary: str, request: Any = None, response: Any = None,
-              status: int = 200, auth: bool = True, auth_optional: bool = False,
-              errors: tuple[int, ...] = (), query: tuple[tuple[str, Any, str], ...] = (),
-              content_type: str = "application/json", tags: tuple[str, ...] = (),
-              cost: int | None = None) -> Callable[[Handler], Handler]:
+              status: int = 200, other_statuses: tuple[int, ...] = (), auth: bool = True,
+              auth_optional: bool = False, errors: tuple[int, ...] = (),
+              query: tuple[tuple[str, Any, str], ...] = (), content_type: str = "application/json",
+              tags: tuple[str, ...] = (), cost: int | None = None) -> Callable[[Handler], Handler]:
         if cost is None:
             cost = 1 if auth or auth_optional else 0
-        info = RouteInfo(method.upper(), path, summary, request, response, status, auth, auth_optional,
-                         errors, query, content_type, tags, cost)
+        info = RouteInfo(method.upper(), path, summary, request=request, response=response, status=status,
+                         other_statuses=other_statuses, auth=auth, auth_optional=auth_optional, errors=errors,
+                         query=query, content_type=content_type, tags=tags, cost=cost)
 
         def register(fn: Handler) -> Handler:
             self.routes.append(info)
@@ -76,7 +83,8 @@ class Api:
 _STATUS_TEXT = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Validation error",
     401: "Missing or invalid auth", 403: "Forbidden", 404: "Not found (or not yours)",
-    409: "State conflict", 413: "Body too large", 422: "Outside trading hours", 429: "Rate limited",
+    409: "State conflict", 413: "Body too large", 415: "The body is not JSON", 422: "Outside trading hours",
+    429: "Rate limited",
     503: "Briefly unavailable; nothing changed; safe to retry",
 }
 
@@ -113,13 +121,14 @@ def openapi_document(routes: list[RouteInfo], *, version: str) -> dict[str, Any]
                 "content": {"application/json": {"schema": by_type[r.request]}},
             }
         responses: dict[str, Any] = {}
-        ok: dict[str, Any] = {"description": _STATUS_TEXT.get(r.status, "OK")}
-        if r.response is not None:
-            ok["content"] = {r.content_type: {"schema": by_type[r.response]}}
-        responses[str(r.status)] = ok
-        errors = set(r.errors) | {503}
+        for status in (r.status, *r.other_statuses):
+            ok: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
+            if r.response is not None:
+                ok["content"] = {r.content_type: {"schema": by_type[r.response]}}
+            responses[str(status)] = ok
+        errors = set(r.errors) | {400, 503}  # 400: a query parameter the route does not take, at least
         if r.request is not None:
-            errors |= {400}
+            errors |= {413, 415}
         if r.auth:
             errors |= {401}
         if r.cost > 0:

@@ -178,7 +178,8 @@ def register(api: Api, services: Services) -> None:
 
     @api.route("POST", "/strategies",
                summary="Save a Strategy Builder config (201; 200 when you had already saved it)",
-               request=SaveStrategy, response=Strategy, status=201, errors=(400, 403), tags=tags)
+               request=SaveStrategy, response=Strategy, status=201, other_statuses=(200,), errors=(400, 403),
+               tags=tags)
     async def save_strategy() -> Response:
         user = current_user()
         body = await decode_body(SaveStrategy)

@@ -17,9 +17,9 @@ from typing import Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
-from quart import Response, g, request
+from quart import Response, g
 
-from odted.api.codec import decode_bytes, json_response
+from odted.api.codec import decode_bytes, json_response, read_json_body
 from odted.api.errors import ApiError
 from odted.api.routes import Api
 from odted.api.services import Services
@@ -66,9 +66,7 @@ def register(api: Api, services: Services) -> None:
     @api.route("PATCH", "/user", summary="Override or restore your fee schedule and/or slippage",
                request=UserPatch, status=204, tags=("user",))
     async def patch_user() -> Response:
-        body = await request.get_data(cache=False)
-        if not body.strip():
-            raise ApiError(400, "invalid_input", "a JSON body is required")
+        body = await read_json_body()
         patch = _decode_patch(body)
         if patch.fee_schedule is UNSET and patch.slippage is UNSET:
             raise ApiError(400, "invalid_input", "give fee_schedule and/or slippage")
@@ -100,7 +98,7 @@ def _decode_patch(body: bytes) -> UserPatch:
 
 def _require_decimal_strings(body: bytes) -> None:
     """Money arrives as strings: refuse JSON numbers where a decimal is expected."""
-    raw: Any = msgspec.json.decode(body)
+    raw: dict[str, Any] = decode_bytes(body, dict[str, Any])
     fees = raw.get("fee_schedule")
     if isinstance(fees, dict):
         for name, value in fees.items():

@@ -24,15 +24,15 @@ order with two problems reports the earlier one:
 | 1    | `invalid_instrument`        | `legs[i].instrument`   | not a well-formed 21-character OSI option symbol                     |
 | 1    | `unsupported_instrument`    | `legs[i].instrument`   | well-formed, but not an SPX option (an equity, another root)          |
 | 1    | `invalid_action`            | `legs[i].action`       | not one of the four leg actions                                      |
-| 1    | `invalid_quantity`          | `legs[i].quantity`     | not a positive whole number of contracts                             |
+| 1    | `invalid_quantity`          | `legs[i].quantity`     | not a positive whole number of contracts, or more than 100000        |
 | 1    | `duplicate_leg`             | `legs[i].instrument`   | the same instrument in two legs                                      |
 | 2    | `price_required`            | `price`                | a limit order without `price`                                        |
 | 2    | `stop_trigger_required`     | `stop_trigger`         | a stop order without `stop_trigger`                                  |
 | 2    | `price_effect_required`     | `price_effect`         | a limit or stop order without `price_effect`                         |
 | 2    | `invalid_price_effect`      | `price_effect`         | neither debit nor credit                                             |
 | 2    | `unexpected_field`          | `price`/`stop_trigger` | a field the order type does not take (price on market/stop, stop_trigger on market/limit) |
-| 2    | `invalid_price`             | `price`                | negative, NaN or infinite                                            |
-| 2    | `invalid_stop_trigger`      | `stop_trigger`         | negative, NaN or infinite                                            |
+| 2    | `invalid_price`             | `price`                | negative, NaN, infinite, or 100000 or more                           |
+| 2    | `invalid_stop_trigger`      | `stop_trigger`         | negative, NaN, infinite, or 100000 or more                           |
 | 2    | `price_effect_mismatch`     | `price_effect`         | all legs buy but credit, or all legs sell but debit                  |
 | 3    | `price_off_tick`            | `price`                | price not on the SPX tick for the order's shape                      |
 | 3    | `stop_trigger_off_tick`     | `stop_trigger`         | stop_trigger not on the SPX tick                                     |

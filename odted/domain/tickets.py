@@ -40,7 +40,14 @@ from odted.domain.orders import (
 from odted.domain.payoff import extremes
 from odted.domain.ticks import ceil_to_tick, floor_to_tick, tick_for
 
-__all__ = ["parse_order", "deny"]
+__all__ = ["parse_order", "deny", "MAX_PRICE", "MAX_QUANTITY"]
+
+MAX_PRICE = Decimal(100_000)
+"""Prices and stop triggers are below this: no SPX option structure is worth as much as
+the index, and bounded operands keep the tick arithmetic within the decimal context."""
+MAX_QUANTITY = 100_000
+"""Contracts per leg at most; a bound before a quantity becomes an int (1E+999999999
+would be a billion digits)."""
 
 C = DenialCode
 _MILLI = Decimal(1000)
@@ -110,11 +117,12 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
                 f"{where}.action",
             )
         q = leg.quantity
-        if not (q.is_finite() and q > 0 and q == q.to_integral_value()):
+        if not (q.is_finite() and 0 < q <= MAX_QUANTITY and q == q.to_integral_value()):
             where = f"legs[{i}]"
             return deny(
                 C.INVALID_QUANTITY,
-                f"{where}.quantity must be a positive whole number of contracts, not '{q}'",
+                f"{where}.quantity must be a positive whole number of contracts, at most "
+                f"{MAX_QUANTITY}, not '{q}'",
                 f"{where}.quantity",
             )
         if instrument.symbol in seen:
@@ -155,18 +163,19 @@ def parse_order(request: OrderRequest) -> Ticket | OrderDenied:
         return deny(
             C.UNEXPECTED_FIELD, f"a {kind} order takes no stop_trigger; remove it", "stop_trigger"
         )
-    if request.price is not None and not (request.price.is_finite() and request.price >= 0):
+    if request.price is not None and not (request.price.is_finite() and 0 <= request.price < MAX_PRICE):
         return deny(
             C.INVALID_PRICE,
-            f"price must be a non-negative decimal such as '1.05', not '{request.price}'; "
-            "say debit or credit with price_effect",
+            f"price must be a non-negative decimal below {MAX_PRICE} such as '1.05', not "
+            f"'{request.price}'; say debit or credit with price_effect",
             "price",
         )
     trigger = request.stop_trigger
-    if trigger is not None and not (trigger.is_finite() and trigger >= 0):
+    if trigger is not None and not (trigger.is_finite() and 0 <= trigger < MAX_PRICE):
         return deny(
             C.INVALID_STOP_TRIGGER,
-            f"stop_trigger must be a non-negative decimal such as '12.00', not '{trigger}'",
+            f"stop_trigger must be a non-negative decimal below {MAX_PRICE} such as '12.00', "
+            f"not '{trigger}'",
             "stop_trigger",
         )
     all_buys = buys == len(parsed)
