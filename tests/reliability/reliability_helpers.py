@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
+from odted.config import Config, load_config
+
 from bots_helpers import SPREAD
 from live_helpers import leg
 
-__all__ = ["World", "populate", "snapshot", "PATH_PARAMS"]
+__all__ = ["World", "populate", "snapshot", "PATH_PARAMS", "unlimited_config"]
 
 
 @dataclass
@@ -154,3 +156,14 @@ async def snapshot(db) -> dict[str, list[tuple]]:
         return out
 
     return await db.run(read)
+
+
+def unlimited_config(tmp_path) -> Config:
+    """The test config with rate limits far above what a fuzzer spends, so it gets past them."""
+    return load_config(None, env={}, overrides={
+        "state.dir": str(tmp_path / "state"),
+        "server.bind": "127.0.0.1:0",
+        "ratelimit.user_capacity": 1_000_000,
+        "ratelimit.client_capacity": 1_000_000,
+        "ratelimit.client_refill_per_second": 1000.0,
+    })

@@ -18,9 +18,9 @@ import schemathesis
 import trio
 import yaml
 
-from odted.config import Config, load_config
+from odted.config import Config
 from reliability_fuzzing import Variant, fuzz
-from reliability_helpers import populate
+from reliability_helpers import populate, unlimited_config
 
 EXAMPLES = int(os.environ.get("ODTED_FUZZ_EXAMPLES", "5"))
 SEED = 20250115
@@ -28,14 +28,7 @@ SEED = 20250115
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    """Rate limits far above what the fuzzer spends, so that it gets past them."""
-    return load_config(None, env={}, overrides={
-        "state.dir": str(tmp_path / "state"),
-        "server.bind": "127.0.0.1:0",
-        "ratelimit.user_capacity": 1_000_000,
-        "ratelimit.client_capacity": 1_000_000,
-        "ratelimit.client_refill_per_second": 1000.0,
-    })
+    return unlimited_config(tmp_path)
 
 
 def deletes_last(method: str, path: str) -> tuple:
