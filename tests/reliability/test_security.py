@@ -93,29 +93,35 @@ async def test_a_subscription_to_another_users_simulation_delivers_nothing(live_
     a = await populate(live_env)
     b = await populate(live_env)
     strike = near_money(live_env)
-    a_sims = [a.live_id, a.session_id]
     async with open_websocket_url(ws_url(live_env)) as ws, live_env.client(a.token) as ca, \
             live_env.client(b.token) as cb:
+        bot_sim = (await ca.get(f"/bots/{a.bot_id}/sessions/{a.bot_session_id}")).json()["simulation_id"]
+        a_sims = {a.live_id, a.session_id, bot_sim}
+
+        async def b_event_after(place) -> None:
+            """Place B's order; read frames up to its event: none of them is one of A's."""
+            r = await place()
+            assert r.status_code == 201
+            with trio.fail_after(5):
+                while True:
+                    msg = msgspec.json.decode(await ws.get_message())
+                    assert msg.get("live_simulation_id") not in a_sims, msg
+                    if msg.get("type") == "order_update" and msg["payload"]["id"] == r.json()["id"]:
+                        return
+
         await ws.send_message(msgspec.json.encode({"token": b.token}).decode())
-        bot_sessions = (await cb.get(f"/bots/{a.bot_id}/sessions")).status_code
-        assert bot_sessions == 404
-        for sim in [*a_sims, (await ca.get(f"/bots/{a.bot_id}/sessions/{a.bot_session_id}")).json()["simulation_id"]]:
+        for sim in a_sims:  # with a replay from the first event, too
             await ws.send_message(msgspec.json.encode({
                 "action": "subscribe", "channel": "simulation_events", "live_simulation_id": sim,
                 "last_event_by_sim": {sim: 0}}).decode())
         await ws.send_message(msgspec.json.encode({
             "action": "subscribe", "channel": "simulation_events", "live_simulation_id": b.live_id}).decode())
-        await trio.sleep(0.1)
+        # B's event proves the subscriptions before it were taken; then A trades, then B again
+        await b_event_after(lambda: cb.post("/live/orders", json=order_body(strike + 200)))
         assert (await ca.post("/live/orders", json=order_body(strike + 200))).status_code == 201
         s = f"/accounts/{a.account_id}/sessions/{a.session_id}"
         assert (await ca.post(f"{s}/orders", json=order_body(strike + 200))).status_code == 201
-        assert (await cb.post("/live/orders", json=order_body(strike + 200))).status_code == 201
-        with trio.fail_after(5):
-            while True:  # B's own event arrives after A's would have
-                msg = msgspec.json.decode(await ws.get_message())
-                assert msg.get("live_simulation_id") not in a_sims, msg
-                if msg.get("live_simulation_id") == b.live_id:
-                    break
+        await b_event_after(lambda: cb.post("/live/orders", json=order_body(strike + 205)))
 
 
 async def test_a_token_after_logout_is_401_everywhere(live_env):
