@@ -38,6 +38,13 @@ def raw_json_response(body: bytes, status: int = 200, headers: dict[str, str] | 
 
 
 def decode_bytes(body: bytes, tp: type[T]) -> T:
+    # The whole body, not only what msgspec decodes: it skips unknown fields and keeps
+    # `Raw` ones (a strategy's config, a bot's reprice) undecoded, for a later decode.
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_input", "the body is not valid UTF-8") from None
     if b"\\u0000" in body and _NUL.search(body):  # legal JSON, but no text column can hold it
         raise ApiError(400, "invalid_input", "strings may not contain the NUL character (\\u0000)")
     dec = _decoders.get(tp)
@@ -54,8 +61,6 @@ def decode_bytes(body: bytes, tp: type[T]) -> T:
                        {"field": field} if field else {}) from None
     except msgspec.DecodeError as e:
         raise ApiError(400, "invalid_input", f"malformed JSON body: {e}") from None
-    except UnicodeDecodeError:  # msgspec checks UTF-8 only as it decodes a string
-        raise ApiError(400, "invalid_input", "the body is not valid UTF-8") from None
     except RecursionError:  # msgspec's depth limit is the interpreter's
         raise ApiError(400, "invalid_input", "the JSON body is nested too deeply") from None
 

@@ -135,7 +135,7 @@ async def test_a_body_that_is_not_json_by_its_content_type_is_415(live_env, worl
 MALFORMED = [
     b"", b"   ", b"\xff\xfe\x00{", b'{"name": "\xc3\x28"}', b'{"zz": "\xed\xa0\x80"}', b"\xef\xbb\xbf{}", b"null",
     b"[]", b'"x"', b"{", b'{"a": 1}{"b": 2}', b"NaN", b'{"starting_capital": "1"' + b" " * 10 + b"\x00}",
-    b'{"name": "\\ud800"}',
+    b'{"name": "\\ud800"}', b'{"config": {"legs": "\xc3\x28"}}', b'{"reprice": {"opening": "\xc3\x28"}}',
 ]
 
 
