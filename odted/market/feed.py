@@ -14,9 +14,10 @@ import msgspec
 import trio
 
 if TYPE_CHECKING:
+    from odted.domain.chain import Tick
     from odted.market.bus import TickBus
 
-__all__ = ["MAX_SPEED", "Speed", "Feed", "FeedState", "check_speed", "is_max_speed"]
+__all__ = ["MAX_SPEED", "Speed", "Feed", "FeedState", "PacedPublisher", "check_speed", "is_max_speed"]
 
 MAX_SPEED: Final = "max"
 
@@ -99,3 +100,47 @@ class Feed(Protocol):
     ) -> None:
         """Publish ticks onto `bus` until the data ends or the task is cancelled."""
         ...
+
+
+class PacedPublisher:
+    """Publishes one run of a feed's ticks onto its bus at the feed's speed.
+
+    The pacing every feed that can wait shares (synthetic, replay): before each tick
+    after the first it awaits `bus.wait_paced` of the one before; then speed 0 holds the
+    first tick for good, `"max"` publishes at once, and speed N publishes the tick
+    `(ts - previous ts) / N` seconds of trio's clock after the previous one. A tick that
+    is late (pacers or the source held it up) goes out at once and the cadence is kept
+    from there rather than bursting. `task_status.started()` is called once the first
+    tick is on the bus. What comes after the last tick (end, roll) is the feed's.
+    """
+
+    def __init__(self, bus: TickBus, speed: Speed, task_status: trio.TaskStatus[None]) -> None:
+        self._bus = bus
+        self._speed = speed
+        self._task_status = task_status
+        self._deadline = 0.0
+        self.last: Tick | None = None
+        """The last tick published, None before the first."""
+        self.published = 0
+        """How many ticks this run has published."""
+
+    async def publish(self, tick: Tick) -> None:
+        """Wait for the pacers and the speed, then publish `tick` (whose `seq` must be
+        after the last one's)."""
+        prev = self.last
+        speed = self._speed
+        if prev is not None:
+            await self._bus.wait_paced(prev.seq)
+            if not speed:
+                await trio.sleep_forever()
+            if speed != MAX_SPEED:
+                gap = (tick.ts - prev.ts).total_seconds() / speed  # type: ignore[operator]
+                self._deadline = max(self._deadline + gap, trio.current_time())
+                await trio.sleep_until(self._deadline)
+        else:
+            self._deadline = trio.current_time()
+        self._bus.publish(tick)
+        self.last = tick
+        self.published += 1
+        if prev is None:
+            self._task_status.started()

@@ -1,11 +1,11 @@
 """The replay feed: a recorded session played back onto the tick bus (issue 4, item 4).
 
 Ticks come from a `TickSource` (the store's `TickStore`, wired by the daemon), a page at
-a time, one page read ahead. Pacing is the synthetic feed's: speed 1.0 keeps the
-recorded spacing on trio's clock, N divides it by N, 0 publishes the first tick and
-holds it, `"max"` publishes the next tick as soon as every pacer has taken the last;
-a late tick is published at once and the cadence kept from there. After the session's
-last recorded tick the feed closes the bus and returns.
+a time, one page read ahead. Pacing is the synthetic feed's (`feed.PacedPublisher`
+serves both): speed 1.0 keeps the recorded spacing on trio's clock, N divides it by N,
+0 publishes the first tick and holds it, `"max"` publishes the next tick as soon as
+every pacer has taken the last; a late tick is published at once and the cadence kept
+from there. After the session's last recorded tick the feed closes the bus and returns.
 
 Numbering: a tick keeps its recorded `seq` when that is after the bus's latest (a fresh
 bus), else the whole session is shifted past it; `seq` always increases by at least
@@ -24,7 +24,7 @@ import trio
 from odted.domain.chain import Tick
 from odted.market.bus import TickBus
 from odted.market.calendar import REGULAR_OPEN, ny_datetime
-from odted.market.feed import MAX_SPEED, FeedState, Speed, check_speed
+from odted.market.feed import FeedState, PacedPublisher, Speed, check_speed
 
 __all__ = ["ReplayConfig", "ReplayFeed", "TickSource"]
 
@@ -68,8 +68,7 @@ class ReplayFeed:
         self._source = source
         self._page = page
         self._day: dt.date | None = config.date
-        self._last: Tick | None = None
-        self._published = 0
+        self._out: PacedPublisher | None = None
         self._running = False
         self._ended = False
         self._error: str | None = None
@@ -80,7 +79,8 @@ class ReplayFeed:
 
     def state(self) -> FeedState:
         """The feed's state for `/status`."""
-        last = self._last
+        out = self._out
+        last = None if out is None else out.last
         return FeedState(
             source=self.name,
             connected=self._running,
@@ -88,7 +88,7 @@ class ReplayFeed:
             session_date=self._day,
             last_tick_ts=None if last is None else last.ts,
             seq=None if last is None else last.seq,
-            ticks_published=self._published,
+            ticks_published=0 if out is None else out.published,
             ended=self._ended,
             error=self._error,
         )
@@ -107,39 +107,22 @@ class ReplayFeed:
         self._day = day
         start = ny_datetime(day, self._config.start_time)
         pages_in, pages_out = trio.open_memory_channel[list[Tick]](1)
-        started = False
+        out = self._out = PacedPublisher(bus, speed, task_status)
         self._running = True
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._read_pages, day, start, pages_in)
-                prev: Tick | None = None
                 offset: int | None = None
-                deadline = 0.0
                 async for page in pages_out:
                     for recorded in page:
                         if offset is None:
                             offset = max(0, bus.latest_seq + 1 - recorded.seq)
                         seq = recorded.seq + offset
-                        if prev is not None:
-                            seq = max(seq, prev.seq + 1)
-                            await bus.wait_paced(prev.seq)
-                            if not speed:
-                                await trio.sleep_forever()
-                            if speed != MAX_SPEED:
-                                gap = (recorded.ts - prev.ts).total_seconds() / speed  # type: ignore[operator]
-                                deadline = max(deadline + gap, trio.current_time())
-                                await trio.sleep_until(deadline)
-                        else:
-                            deadline = trio.current_time()
-                        tick = recorded if seq == recorded.seq else msgspec.structs.replace(recorded, seq=seq)
-                        bus.publish(tick)
-                        self._last = tick
-                        self._published += 1
-                        prev = tick
-                        if not started:
-                            started = True
-                            task_status.started()
-                if prev is None:
+                        if out.last is not None:
+                            seq = max(seq, out.last.seq + 1)
+                        await out.publish(recorded if seq == recorded.seq
+                                          else msgspec.structs.replace(recorded, seq=seq))
+                if out.last is None:
                     return self._give_up(bus, f"no recorded tick on {day} from {self._config.start_time}",
                                          task_status)
                 self._ended = True

@@ -46,7 +46,7 @@ from odted.market.chainmodel import (
     price_chain,
 )
 from odted.market.clock import wall_clock_utc
-from odted.market.feed import MAX_SPEED, FeedState, Speed, check_speed
+from odted.market.feed import FeedState, PacedPublisher, Speed, check_speed
 
 __all__ = ["Jump", "SyntheticConfig", "SyntheticDay", "SyntheticFeed"]
 
@@ -318,8 +318,7 @@ class SyntheticFeed:
         self._calendar = calendar
         self._today = today
         self._day: SyntheticDay | None = None
-        self._last: Tick | None = None
-        self._published = 0
+        self._out: PacedPublisher | None = None
         self._running = False
         self._ended = False
 
@@ -330,7 +329,8 @@ class SyntheticFeed:
 
     def state(self) -> FeedState:
         """The feed's state for `/status`."""
-        last = self._last
+        out = self._out
+        last = None if out is None else out.last
         return FeedState(
             source=self.name,
             connected=self._running,
@@ -338,7 +338,7 @@ class SyntheticFeed:
             session_date=None if self._day is None else self._day.date,
             last_tick_ts=None if last is None else last.ts,
             seq=None if last is None else last.seq,
-            ticks_published=self._published,
+            ticks_published=0 if out is None else out.published,
             ended=self._ended,
         )
 
@@ -349,29 +349,11 @@ class SyntheticFeed:
         day = SyntheticDay(self._config, self._calendar, today=self._today, seq_base=bus.latest_seq)
         self._day = day
         self._running = True
-        started = False
-        prev: Tick | None = None
-        deadline = 0.0
+        out = self._out = PacedPublisher(bus, speed, task_status)
         try:
             while True:
                 for tick in day.ticks():
-                    if prev is not None:
-                        await bus.wait_paced(prev.seq)
-                        if not speed:
-                            await trio.sleep_forever()
-                        if speed != MAX_SPEED:
-                            gap = (tick.ts - prev.ts).total_seconds() / speed  # type: ignore[operator]
-                            deadline = max(deadline + gap, trio.current_time())
-                            await trio.sleep_until(deadline)
-                    else:
-                        deadline = trio.current_time()
-                    bus.publish(tick)
-                    self._last = tick
-                    self._published += 1
-                    prev = tick
-                    if not started:
-                        started = True
-                        task_status.started()
+                    await out.publish(tick)
                 if self._config.on_close == "end":
                     self._ended = True
                     bus.close()
