@@ -39,13 +39,14 @@ import trio
 from msgspec import UNSET, UnsetType
 from quart import Response, request
 
+from odted.api.account_fields import BROKER_ENGINES, LIVE_SIM, check_capital, check_name
 from odted.api.codec import decode_body, json_response
 from odted.api.errors import ApiError
 from odted.api.live import current_user, parse_uuid, register_session_routes
 from odted.api.routes import Api
 from odted.api.services import Services
 from odted.domain.ledger import Book, Financials
-from odted.domain.money import CENT, dollars
+from odted.domain.money import dollars
 from odted.domain.orders import Order
 from odted.domain.transactions import Transaction
 from odted.runtime.errors import Refusal
@@ -55,14 +56,8 @@ from odted.store.accounts import AccountRow, AccountStore, Refused, SessionRecor
 
 __all__ = ["register", "Account", "AccountPatch", "AccountSession", "CreateAccount", "OpenSession"]
 
-LIVE_SIM = "live_sim"
-NOT_YET_AVAILABLE = frozenset({
-    "historical",
-    "broker_ibkr", "broker_schwab", "broker_tastytrade", "broker_tradestation", "broker_tradier", "broker_etrade",
-})
-MIN_CAPITAL = Decimal(1000)
+NOT_YET_AVAILABLE = frozenset({"historical"}) | BROKER_ENGINES
 MAX_CAPITAL = Decimal(10_000_000)
-NAME_MAX = 80
 DESCRIPTION_MAX = 1000
 ACCOUNT_STATUSES = ("active", "archived")
 
@@ -185,27 +180,11 @@ class StoredSession:
 # -- validation -----------------------------------------------------------------------
 
 
-def _name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > NAME_MAX or not name.isprintable():
-        raise ApiError.bad_request("invalid_input", f"name must be 1 to {NAME_MAX} printable characters",
-                                   field="name")
-    return name
-
-
 def _description(value: str | None) -> str | None:
     if value is not None and len(value) > DESCRIPTION_MAX:
         raise ApiError.bad_request("invalid_input", f"description must be at most {DESCRIPTION_MAX} characters",
                                    field="description")
     return value
-
-
-def _capital(value: Decimal) -> Decimal:
-    if not value.is_finite() or not (MIN_CAPITAL <= value <= MAX_CAPITAL) or value != value.quantize(CENT):
-        raise ApiError.bad_request("invalid_starting_capital",
-                                   "starting_capital must be between 1000 and 10000000, in dollars and cents",
-                                   field="starting_capital")
-    return dollars(value)
 
 
 def _engine_and_type(engine: str, type_: str) -> None:
@@ -331,10 +310,10 @@ def register(api: Api, services: Services) -> None:
     async def create_account() -> Response:
         user = current_user()
         body = await decode_body(CreateAccount)
-        name = _name(body.name)
+        name = check_name(body.name)
         description = _description(body.description)
         _engine_and_type(body.engine, body.type)
-        capital = _capital(body.starting_capital)
+        capital = check_capital(body.starting_capital, MAX_CAPITAL)
         if body.engine in NOT_YET_AVAILABLE:
             raise ApiError.conflict("engine_not_available", f"the {body.engine} engine is not available yet",
                                     field="engine")
@@ -362,9 +341,9 @@ def register(api: Api, services: Services) -> None:
         patch = await decode_body(AccountPatch)
         if all(getattr(patch, f) is UNSET for f in patch.__struct_fields__):
             raise ApiError.bad_request("invalid_input", "give any of name, description, status, starting_capital")
-        name = UNSET if patch.name is UNSET else _name(patch.name)
+        name = UNSET if patch.name is UNSET else check_name(patch.name)
         description = UNSET if patch.description is UNSET else _description(patch.description)
-        capital = UNSET if patch.starting_capital is UNSET else _capital(patch.starting_capital)
+        capital = UNSET if patch.starting_capital is UNSET else check_capital(patch.starting_capital, MAX_CAPITAL)
         if patch.status is not UNSET and patch.status not in ACCOUNT_STATUSES:
             raise ApiError.bad_request("invalid_input", "status must be active or archived", field="status")
         async with locks.hold(aid):

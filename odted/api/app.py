@@ -150,12 +150,13 @@ def create_app(services: Services) -> QuartTrio:
     market_data.register(api, services)
     ws.register(app, services)
     if services.live is not None:
-        from odted.api import accounts, bots, live, strategies
+        from odted.api import accounts, bot_sessions, bots, live, strategies
 
         live.register(api, services)
         accounts.register(api, services)
         strategies.register(api, services)
         bots.register(api, services)
+        bot_sessions.register(api, services)
     return app
 
 

@@ -1,9 +1,8 @@
 """`/bots`: bots (a pinned strategy on a `bot`-type `live_sim` account, with a risk and
-re-pricing policy) and their sessions.
+re-pricing policy).
 
-Spec: bots-api. Routes are thin: the bot itself lives in `odted.store.bots`; a bot's
-sessions are run by the runtime's `BotService` (`services.bots`), which these routes
-call for every session command and read.
+Spec: bots-api. Routes are thin: the bot itself lives in `odted.store.bots`; its
+sessions (`/bots/{id}/sessions…`) are `odted.api.bot_sessions`.
 
 Decisions where the spec is silent:
 - The bot object carries the account's `name`, `description`, `engine` (`live_sim`),
@@ -30,14 +29,6 @@ Decisions where the spec is silent:
   with their dates (the earliest on a tie), `sparkline` the cumulative P&L after each
   session, oldest first; with none yet, the counts are 0, `total_pl` "0", `sparkline`
   empty and the per-day figures null.
-- A session object carries `session_id` (equal to `id`, what `POST` is read for),
-  `simulation_id` (its live simulation: subscribe to it on `/__ws`), the frozen `risk`
-  and `reprice`, and the P&L roll-up, null until the session finalizes.
-- `POST …/cancel-all-orders` answers 202 with the session object. `DELETE
-  …/sessions/{sid}` takes `?flatten=true|false` (default false) and answers 202 with
-  the session, `status: "killing"`.
-- The per-second history of a session is at `…/financials` (spec) and at `…/history`
-  (the shared session routes'); both take `?interval=`.
 """
 
 from __future__ import annotations
@@ -51,31 +42,23 @@ import msgspec
 from msgspec import UNSET, UnsetType
 from quart import Response, request
 
-from odted.api.codec import decode_body, json_response, raw_json_response
+from odted.api.account_fields import BROKER_ENGINES, LIVE_SIM, check_capital, check_name
+from odted.api.bot_sessions import SESSIONS_MAX, BotSession, bot_service, session_view
+from odted.api.codec import decode_body, json_response
 from odted.api.errors import ApiError
-from odted.api.live import Interval, current_user, parse_uuid, query_interval, register_session_routes
+from odted.api.live import current_user, parse_uuid
 from odted.api.routes import Api
 from odted.api.services import Services
-from odted.domain.ledger import HistoryRow
 from odted.domain.money import CENT, dollars
 from odted.domain.reprice import RepricePolicy, policy_errors
 from odted.domain.risk import RiskPolicy, risk_errors
-from odted.runtime.bot import DecisionEntry
-from odted.runtime.errors import Refusal
 from odted.store.bot_sessions import ACTIVE_STATUSES, BotSessionRow
 from odted.store.bots import BotRecord, BotStore, Refused, SettledDay
 
-__all__ = ["register", "Bot", "BotDetail", "BotPatch", "BotSession", "BotSummary", "CreateBot", "Schedule"]
+__all__ = ["register", "Bot", "BotDetail", "BotPatch", "BotSummary", "CreateBot", "Schedule"]
 
-LIVE_SIM = "live_sim"
-BROKER_ENGINES = frozenset({
-    "broker_ibkr", "broker_schwab", "broker_tastytrade", "broker_tradestation", "broker_tradier", "broker_etrade",
-})
-MIN_CAPITAL = Decimal(1000)
 MAX_CAPITAL = Decimal(1_000_000_000)
-NAME_MAX = 80
 DESCRIPTION_MAX = 1000
-SESSIONS_MAX = 90
 BOT_STATUSES = ("idle", "archived")
 RISK_FIELDS = tuple(RiskPolicy.__struct_fields__)
 
@@ -151,41 +134,6 @@ class BotPatch(msgspec.Struct, frozen=True, kw_only=True):
     schedule: SchedulePatch | UnsetType = UNSET
 
 
-class StartSession(msgspec.Struct, frozen=True):
-    """`POST /bots/{id}/sessions` takes no body (an empty one or `{}`)."""
-
-
-class BotSession(msgspec.Struct, frozen=True, kw_only=True):
-    """One trading day of a bot."""
-
-    id: UUID
-    session_id: UUID
-    bot_id: UUID
-    simulation_id: UUID | None
-    """The session's live simulation (`live_simulation_id` on `/__ws`), once registered."""
-    date: dt.date
-    status: str
-    """scheduled, registering, waiting_for_data, running, settling, killing; completed, halted, killed, failed."""
-    halt_reason: str | None
-    error_count: int
-    opening_balance: Decimal
-    source_hash: str
-    risk: RiskPolicy
-    """The policy frozen at the session's start."""
-    reprice: RepricePolicy
-    flatten_on_kill: bool
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    ended_at: dt.datetime | None
-    final_nlv: Decimal | None
-    realized_pl: Decimal | None
-    total_pl: Decimal | None
-    fees: Decimal | None
-    max_intraday_dd: Decimal | None
-    order_count: int | None
-    fill_count: int | None
-
-
 class Bot(msgspec.Struct, frozen=True, kw_only=True):
     """The bot object."""
 
@@ -246,28 +194,12 @@ class BotSummary(msgspec.Struct, frozen=True, kw_only=True):
 # -- validation -----------------------------------------------------------------------
 
 
-def _name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > NAME_MAX or not name.isprintable():
-        raise ApiError.bad_request("invalid_input", f"name must be 1 to {NAME_MAX} printable characters",
-                                   field="name")
-    return name
-
-
 def _description(value: str | None) -> str | None:
     if value is not None and (len(value) > DESCRIPTION_MAX or "\x00" in value):
         raise ApiError.bad_request("invalid_input",
                                    f"description must be at most {DESCRIPTION_MAX} characters, without NUL",
                                    field="description")
     return value
-
-
-def _capital(value: Decimal) -> Decimal:
-    if not value.is_finite() or not (MIN_CAPITAL <= value <= MAX_CAPITAL) or value != value.quantize(CENT):
-        raise ApiError.bad_request("invalid_starting_capital",
-                                   "starting_capital must be between 1000 and 1000000000, in dollars and cents",
-                                   field="starting_capital")
-    return dollars(value)
 
 
 def _risk(base: RiskPolicy, body: CreateBot | BotPatch) -> RiskPolicy:
@@ -344,33 +276,7 @@ def _refused(why: Refused) -> ApiError:
     raise AssertionError(why)
 
 
-def _flatten() -> bool:
-    raw = request.args.get("flatten", "false").strip().lower()
-    if raw in ("true", "1"):
-        return True
-    if raw in ("false", "0", ""):
-        return False
-    raise ApiError.bad_request("invalid_input", "flatten must be true or false", field="flatten")
-
-
 # -- views ----------------------------------------------------------------------------
-
-
-def _money(x: Decimal | None) -> Decimal | None:
-    return None if x is None else dollars(x)
-
-
-def session_view(row: BotSessionRow) -> BotSession:
-    return BotSession(
-        id=row.id, session_id=row.id, bot_id=row.bot_id, simulation_id=row.simulation_id, date=row.date,
-        status=row.status, halt_reason=row.halt_reason, error_count=row.error_count,
-        opening_balance=dollars(row.opening_balance), source_hash=row.source_hash,
-        risk=_risk_dec.decode(row.risk), reprice=_reprice_dec.decode(row.reprice),
-        flatten_on_kill=row.flatten_on_kill, created_at=row.created_at, started_at=row.started_at,
-        ended_at=row.ended_at, final_nlv=_money(row.final_nlv), realized_pl=_money(row.realized_pl),
-        total_pl=_money(row.total_pl), fees=_money(row.fees), max_intraday_dd=_money(row.max_intraday_dd),
-        order_count=row.order_count, fill_count=row.fill_count,
-    )
 
 
 def _status(rec: BotRecord) -> str:
@@ -403,18 +309,12 @@ def register(api: Api, services: Services) -> None:
     store = BotStore(services.db)
     tags = ("bots",)
 
-    def runtime() -> Any:
-        """The runtime's `BotService`."""
-        if services.bots is None:
-            raise Refusal(503, "live_trading_unavailable", "bots are not running on this daemon")
-        return services.bots
-
     def bot_view(rec: BotRecord, active: BotSessionRow | None, last: BotSessionRow | None) -> Bot:
         status = _status(rec)
         risk = _risk_dec.decode(rec.risk)
         return Bot(
             id=rec.id, name=rec.name, description=rec.description, engine=LIVE_SIM, type="bot", status=status,
-            runtime_status=runtime().runtime_status(status, last), strategy_id=rec.strategy_link_id,
+            runtime_status=bot_service(services).runtime_status(status, last), strategy_id=rec.strategy_link_id,
             source_hash=rec.source_hash, starting_capital=dollars(rec.starting_capital),
             cash_balance=dollars(rec.cash_balance), max_daily_loss_pct=risk.max_daily_loss_pct,
             max_open_positions=risk.max_open_positions, max_open_orders=risk.max_open_orders,
@@ -439,14 +339,14 @@ def register(api: Api, services: Services) -> None:
     async def create_bot() -> Response:
         user = current_user()
         body = await decode_body(CreateBot)
-        name = _name(body.name)
+        name = check_name(body.name)
         description = _description(body.description)
         try:
             link_id = UUID(body.strategy_id)
         except ValueError:
             raise ApiError.bad_request("invalid_strategy_id", "strategy_id must be the id of a saved strategy",
                                        field="strategy_id") from None
-        capital = _capital(body.starting_capital)
+        capital = check_capital(body.starting_capital, MAX_CAPITAL)
         risk = _risk(RiskPolicy(), body)
         reprice = _reprice(RepricePolicy(), body.reprice)
         _engine(body.engine)
@@ -484,7 +384,7 @@ def register(api: Api, services: Services) -> None:
     async def get_bot(bot_id: str) -> Response:
         user = current_user()
         rec = await bot_of(user, bot_id)
-        rows: list[BotSessionRow] = await runtime().sessions(user, rec.id, limit=SESSIONS_MAX)
+        rows: list[BotSessionRow] = await bot_service(services).sessions(user, rec.id, limit=SESSIONS_MAX)
         active = next((r for r in rows if r.status in ACTIVE_STATUSES), None)
         last = rows[0] if rows else None
         return json_response(BotDetail(bot_view(rec, active, last), [session_view(r) for r in rows]))
@@ -500,7 +400,7 @@ def register(api: Api, services: Services) -> None:
         if not sent and not len(patch.reprice):
             raise ApiError.bad_request("invalid_input", "give any of name, description, status, schedule, reprice"
                                        " or a risk-policy field")
-        name = UNSET if patch.name is UNSET else _name(patch.name)
+        name = UNSET if patch.name is UNSET else check_name(patch.name)
         description = UNSET if patch.description is UNSET else _description(patch.description)
         status: str | UnsetType = UNSET
         if patch.status is not UNSET:
@@ -540,67 +440,3 @@ def register(api: Api, services: Services) -> None:
         if days is None:
             raise ApiError.not_found("bot")
         return json_response(summarize(bid, days))
-
-    # -- sessions -------------------------------------------------------------------
-
-    sessions = "/bots/<bot_id>/sessions"
-    one = f"{sessions}/<session_id>"
-
-    def ids(bot_id: str, session_id: str) -> tuple[UUID, UUID]:
-        return parse_uuid(bot_id, "bot"), parse_uuid(session_id, "session")
-
-    @api.route("POST", sessions, summary="Start today's session (no body)", response=BotSession, status=201,
-               errors=(400, 404, 409, 413, 415, 422), tags=tags)
-    async def start_session(bot_id: str) -> Response:
-        user = current_user()
-        bid = parse_uuid(bot_id, "bot")
-        await decode_body(StartSession, empty_ok=True)
-        row = await runtime().start_session(user, bid)
-        return json_response(session_view(row), status=201)
-
-    @api.route("GET", sessions, summary=f"The bot's sessions, newest first (at most {SESSIONS_MAX})",
-               response=list[BotSession], errors=(404,), tags=tags)
-    async def list_sessions(bot_id: str) -> Response:
-        rows = await runtime().sessions(current_user(), parse_uuid(bot_id, "bot"), limit=SESSIONS_MAX)
-        return json_response([session_view(r) for r in rows])
-
-    @api.route("GET", one, summary="One session", response=BotSession, errors=(404,), tags=tags)
-    async def get_session(bot_id: str, session_id: str) -> Response:
-        return json_response(session_view(await runtime().session(current_user(), *ids(bot_id, session_id))))
-
-    @api.route("DELETE", one,
-               summary="Stop a session: cancel its orders and stop acting (?flatten=true closes positions first)",
-               response=BotSession, status=202, errors=(400, 404, 409),
-               query=(("flatten", bool, "close every position at market first (default false)"),), tags=tags)
-    async def kill_session(bot_id: str, session_id: str) -> Response:
-        flatten = _flatten()
-        row = await runtime().kill(current_user(), *ids(bot_id, session_id), flatten=flatten)
-        return json_response(session_view(row), status=202)
-
-    @api.route("POST", f"{one}/cancel-all-orders", summary="Cancel the session's open orders and keep running",
-               response=BotSession, status=202, errors=(404, 409), tags=tags)
-    async def cancel_all(bot_id: str, session_id: str) -> Response:
-        user = current_user()
-        bid, sid = ids(bot_id, session_id)
-        bots = runtime()
-        await bots.cancel_all(user, bid, sid)
-        return json_response(session_view(await bots.session(user, bid, sid)), status=202)
-
-    @api.route("GET", f"{one}/decision-log", summary="The strategy's decision log, in emission order",
-               response=list[DecisionEntry], errors=(404,), tags=tags)
-    async def decision_log(bot_id: str, session_id: str) -> Response:
-        return raw_json_response(await runtime().decision_log(current_user(), *ids(bot_id, session_id)))
-
-    async def resolve(bot_id: str, session_id: str) -> Any:
-        return await runtime().view(current_user(), *ids(bot_id, session_id))
-
-    @api.route("GET", f"{one}/financials", summary="Per-second financial history (the chart line)",
-               response=list[HistoryRow], errors=(400, 404),
-               query=(("interval", Interval, "seconds between samples (default 1)"),), tags=tags)
-    async def financials(bot_id: str, session_id: str) -> Response:
-        interval = query_interval()
-        actor = await resolve(bot_id, session_id)
-        until = actor.tick.ts.replace(microsecond=0) if actor.tick is not None else None
-        return raw_json_response(await services.live.history_json(actor.id, interval=interval, until=until))
-
-    register_session_routes(api, services, one, resolve, tags=tags, writable=False)
