@@ -1,25 +1,33 @@
-"""Actors: one task owns one session's state and handles one message at a time.
+"""Actors: one object owns one session's state and handles one message at a time.
 
 An `Actor` subclass implements `load()` (rebuild its state from the database — startup
 and crash recovery are the same code path), `handle(message)` (one command, which may
 await commits) and `on_tick(tick)` (synchronous, called by the engine for every tick;
 returns a `TickWork` when the tick needs something awaited, e.g. committing a fill).
 
-`ask(message)` puts a message in the actor's bounded mailbox and waits for the reply
+An actor has no task of its own while it is idle (DESIGN.md "What things cost": a
+parked task costs memory, and waking ten thousand of them costs a tick's budget). When
+work arrives — a message, or tick work — the actor asks its host to *drain* it: the host
+(the supervisor, or `run` for an actor used on its own) runs `drain()` in a task that
+handles the work one item at a time, in order, and ends when there is none left. Only
+one drain runs at a time, so messages and tick work never overlap.
+
+`ask(message)` queues the message in the actor's bounded mailbox and waits for the reply
 with a deadline. A full mailbox, or a deadline that passes before the actor has started
 on the message, is `ActorBusy` and the message is dropped unhandled: nothing changed. Once
 the actor has started on a message the asker waits for its end, so an answer is never
 lost after a commit.
 
 Ticks never queue: the engine calls `offer_tick`; an idle actor runs `on_tick` at once
-(synchronously, no task wake-up); a busy one keeps only the newest tick and processes it
-when it finishes its current message.
+(synchronously, no task at all); a busy one keeps only the newest tick and processes it
+when it finishes its current item.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from collections import deque
+from typing import Any, Awaitable, Callable
 
 import outcome
 import trio
@@ -32,8 +40,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Actor", "ActorBusy", "ActorStopped", "TickWork"]
 
-R = TypeVar("R")
-
 
 class ActorBusy(Exception):
     """The actor could not take the message in time; nothing was changed. Retry."""
@@ -44,7 +50,7 @@ class ActorStopped(Exception):
 
 
 TickWork = Callable[[], Awaitable[None]]
-"""Work a tick leaves for the actor's task: awaited there, one at a time with messages."""
+"""Work a tick leaves for the actor: awaited in a drain, one at a time with messages."""
 
 
 class _Envelope:
@@ -58,21 +64,32 @@ class _Envelope:
         self.result: outcome.Outcome | None = None
 
 
+def _no_host(actor: Actor) -> None:
+    raise RuntimeError(f"actor {actor.key} has work but no host to run it")
+
+
+def _nothing() -> None:
+    pass
+
+
 class Actor:
-    """Base class; see the module docstring. Subclasses set `key` before `run`."""
+    """Base class; see the module docstring."""
 
     mailbox_size = 64
+    __slots__ = ("key", "_mailbox", "_pending_tick", "_tick_work", "_busy", "_draining", "_running",
+                 "last_tick_seq", "schedule_drain", "tick_work_done")
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self._send, self._recv = trio.open_memory_channel[_Envelope](self.mailbox_size)
-        self._wakeup = trio.Event()
+        self._mailbox: deque[_Envelope] | None = None  # made on the first message
         self._pending_tick: Tick | None = None
-        self._tick_work: list[tuple[TickWork, bool]] = []
-        self._busy = False
+        self._tick_work: list[tuple[TickWork, bool]] | None = None  # made on the first work
+        self._busy = False  # awaiting one item of work
+        self._draining = False  # a drain is scheduled or running
         self._running = False
         self.last_tick_seq = 0
-        self.tick_work_done: Callable[[], None] = lambda: None
+        self.schedule_drain: Callable[[Actor], None] = _no_host
+        self.tick_work_done: Callable[[], None] = _nothing
 
     # -- subclass interface -----------------------------------------------------------
 
@@ -88,7 +105,7 @@ class Actor:
         return None
 
     def finished(self) -> bool:
-        """True when the actor has nothing more to do and its task may end."""
+        """True when the actor has nothing more to do and may be dropped."""
         return False
 
     # -- engine side ------------------------------------------------------------------
@@ -96,43 +113,37 @@ class Actor:
     def offer_tick(self, tick: Tick) -> bool:
         """Deliver a tick: processed now when idle, else kept (newest only) for later.
 
-        Returns True when processing it left tick work for the actor's task; the actor
-        calls `tick_work_done()` once per such work when it is finished.
+        Returns True when processing it left tick work; the actor calls
+        `tick_work_done()` once per such work when it is finished.
         """
         if tick.seq <= self.last_tick_seq or not self._running:
             return False
         if self._busy or self._tick_work:
             self._pending_tick = tick
             return False
-        self.last_tick_seq = tick.seq
-        try:
-            work = self.on_tick(tick)
-        except Exception as exc:
-            work = _crash(exc)
-        if work is None:
-            return False  # the common case, inlined: no wake-up, no allocation
-        self._tick_work.append((work, True))
-        self._wakeup.set()
-        return True
+        return self._run_tick(tick, counted=True)
 
     def _run_tick(self, tick: Tick, *, counted: bool) -> bool:
         self.last_tick_seq = tick.seq
         try:
             work = self.on_tick(tick)
         except Exception as exc:
-            work = _crash(exc)  # raised in the actor's task: the supervisor rebuilds it
+            work = _crash(exc)  # raised in the drain: the supervisor rebuilds the actor
         if work is None:
-            return False
+            return False  # the common case: no task, no allocation
+        if self._tick_work is None:
+            self._tick_work = []
         self._tick_work.append((work, counted))
-        self._wakeup.set()
+        self._kick()
         return True
 
     def discard_tick_work(self) -> None:
         """Drop tick work left by a stopped actor (its rebuilt self starts afresh)."""
-        for _, counted in self._tick_work:
-            if counted:
-                self.tick_work_done()
-        self._tick_work.clear()
+        if self._tick_work:
+            for _, counted in self._tick_work:
+                if counted:
+                    self.tick_work_done()
+            self._tick_work.clear()
 
     # -- caller side ------------------------------------------------------------------
 
@@ -140,12 +151,14 @@ class Actor:
         """Send `message`, wait for the reply (see the module docstring)."""
         if not self._running:
             raise ActorStopped(self.key)
+        box = self._mailbox
+        if box is None:
+            box = self._mailbox = deque()
+        if len(box) >= self.mailbox_size:
+            raise ActorBusy(self.key)
         env = _Envelope(message)
-        try:
-            self._send.send_nowait(env)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            raise ActorBusy(self.key) from None
-        self._wakeup.set()
+        box.append(env)
+        self._kick()
         with trio.move_on_after(timeout):
             await env.done.wait()
         if not env.done.is_set():
@@ -161,41 +174,59 @@ class Actor:
     def running(self) -> bool:
         return self._running
 
-    # -- the task ---------------------------------------------------------------------
+    # -- hosting ----------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[Actor] = trio.TASK_STATUS_IGNORED) -> None:
-        """Load, then serve messages and tick work until finished or cancelled."""
-        await self.load()
+    def _kick(self) -> None:
+        if not self._draining:
+            self._draining = True
+            self.schedule_drain(self)
+
+    def has_work(self) -> bool:
+        return bool(self._tick_work) or bool(self._mailbox)
+
+    def start_running(self) -> None:
+        """Loaded: take ticks and messages from now on."""
         self._running = True
-        task_status.started(self)
+
+    def stop(self, exc: Exception | None = None) -> None:
+        """Take nothing more; fail what is queued (with `exc`, default `ActorStopped`)."""
+        self._running = False
+        box = self._mailbox
+        while box:
+            env = box.popleft()
+            env.result = outcome.Error(exc or ActorStopped(self.key))
+            env.done.set()
+
+    async def drain(self) -> None:
+        """Handle the queued work, one item at a time, until none is left or the actor
+        is finished. An exception other than a refusal escapes: the actor crashed."""
         try:
             while not self.finished():
-                await self._step()
+                work = self._tick_work
+                if work:
+                    item, counted = work[0]
+                    self._busy = True
+                    try:
+                        await item()
+                    finally:
+                        self._busy = False
+                    del work[0]
+                    if counted:
+                        self.tick_work_done()
+                    self._drain_pending_tick()
+                    continue
+                box = self._mailbox
+                if not box:
+                    return
+                env = box.popleft()
+                if env.abandoned:
+                    continue
+                await self._handle(env)
+                self._drain_pending_tick()
         finally:
-            self._running = False
-            self._fail_queued(ActorStopped(self.key))
+            self._draining = False
 
-    async def _step(self) -> None:
-        if self._tick_work:
-            work, counted = self._tick_work[0]
-            self._busy = True
-            try:
-                await work()
-            finally:
-                self._busy = False
-            self._tick_work.pop(0)
-            if counted:
-                self.tick_work_done()
-            self._drain_pending_tick()
-            return
-        try:
-            env = self._recv.receive_nowait()
-        except trio.WouldBlock:
-            self._wakeup = trio.Event()
-            await self._wakeup.wait()
-            return
-        if env.abandoned:
-            return
+    async def _handle(self, env: _Envelope) -> None:
         env.started = True
         self._busy = True
         try:
@@ -210,7 +241,6 @@ class Actor:
             if env.result is None:  # cancelled mid-message
                 env.result = outcome.Error(ActorStopped(self.key))
             env.done.set()
-        self._drain_pending_tick()
 
     def _drain_pending_tick(self) -> None:
         tick = self._pending_tick
@@ -220,15 +250,25 @@ class Actor:
         if tick.seq > self.last_tick_seq:
             self._run_tick(tick, counted=False)  # the engine saw this actor busy: not counted
 
-    def _fail_queued(self, exc: Exception) -> None:
-        while True:
-            try:
-                env = self._recv.receive_nowait()
-            except (trio.WouldBlock, trio.ClosedResourceError, trio.EndOfChannel):
-                return
-            env.result = outcome.Error(exc)
-            env.done.set()
+    async def run(self, *, task_status: trio.TaskStatus[Actor] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host this actor in the calling task (without a supervisor): load, then drain
+        whenever work arrives, until finished or cancelled."""
+        await self.load()
+        wakeup = trio.Event()
 
+        def schedule(_actor: Actor) -> None:
+            wakeup.set()
+
+        self.schedule_drain = schedule
+        self.start_running()
+        task_status.started(self)
+        try:
+            while not self.finished():
+                await wakeup.wait()
+                wakeup = trio.Event()
+                await self.drain()
+        finally:
+            self.stop()
 
 
 def _crash(exc: Exception) -> TickWork:

@@ -66,6 +66,7 @@ __all__ = ["BotSim", "BotDeps", "KillSession", "CancelBotOrders", "StaleNotice",
 _risk_dec = msgspec.json.Decoder(RiskPolicy)
 _reprice_dec = msgspec.json.Decoder(RepricePolicy)
 _state_dec = msgspec.json.Decoder(ProgramState)
+_ZERO = Decimal(0)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -119,11 +120,38 @@ class Programs:
         return program
 
 
+class Policies:
+    """Decoded risk and re-pricing policies by their stored JSON: frozen Structs, so the
+    sessions frozen with the same policy share one object (memory per session)."""
+
+    _LIMIT = 4096  # distinct policies kept; past it the cache starts afresh
+
+    def __init__(self) -> None:
+        self._risk: dict[str, RiskPolicy] = {}
+        self._reprice: dict[str, RepricePolicy] = {}
+
+    def risk(self, raw: str) -> RiskPolicy:
+        return _shared(self._risk, raw, _risk_dec.decode, self._LIMIT)
+
+    def reprice(self, raw: str) -> RepricePolicy:
+        return _shared(self._reprice, raw, _reprice_dec.decode, self._LIMIT)
+
+
+def _shared(cache: dict[str, Any], raw: str, decode: Any, limit: int) -> Any:
+    value = cache.get(raw)
+    if value is None:
+        if len(cache) >= limit:
+            cache.clear()
+        value = cache[raw] = decode(raw)
+    return value
+
+
 @dataclass
 class BotDeps:
     logs_dir: Path
     on_status: Any = None  # callable(session_id, status) after a status change commits
     programs: Programs = field(default_factory=Programs)
+    policies: Policies = field(default_factory=Policies)
 
 
 # -- a plan -----------------------------------------------------------------------------
@@ -248,6 +276,9 @@ _QUIET = ("halted", "killed", "completed", "failed")
 class BotSim(LiveSim):
     """See the module docstring."""
 
+    __slots__ = ("bots", "session", "status", "program", "state", "risk", "reprice", "meta", "walks", "guard",
+                 "budget", "stale", "max_drawdown", "_flatten_on_kill")
+
     def __init__(self, sim_id: UUID, deps: LiveDeps, bots: BotDeps, *, readonly: bool = False) -> None:
         super().__init__(sim_id, deps, readonly=readonly)
         self.bots = bots
@@ -262,7 +293,7 @@ class BotSim(LiveSim):
         self.guard: DrawdownGuard | None = None
         self.budget = ErrorBudget()
         self.stale = False
-        self.max_drawdown = Decimal(0)
+        self.max_drawdown = _ZERO
         self._flatten_on_kill = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -279,8 +310,8 @@ class BotSim(LiveSim):
             return
         self.program = await self.bots.programs.get(self.deps.db, row.source_hash)
         self.state = _state_dec.decode(row.program_state) if row.program_state else self.program.initial_state()
-        self.risk = _risk_dec.decode(row.risk)
-        self.reprice = _reprice_dec.decode(row.reprice)
+        self.risk = self.bots.policies.risk(row.risk)
+        self.reprice = self.bots.policies.reprice(row.reprice)
         self.budget = ErrorBudget(errors=row.error_count)
         self.guard = DrawdownGuard.start(self.sim.starting_capital)
         if row.order_meta:

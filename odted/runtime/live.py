@@ -192,6 +192,9 @@ class _Event:
 class LiveSim(Actor):
     """See the module docstring."""
 
+    __slots__ = ("id", "deps", "readonly", "sim", "book", "orders", "tickets", "transactions", "idempotency",
+                 "tick", "last_event_id", "_order_seq", "_ended", "_last_history", "_last_history_second")
+
     def __init__(self, sim_id: UUID, deps: LiveDeps, *, readonly: bool = False) -> None:
         super().__init__(str(sim_id))
         self.id = sim_id

@@ -1,9 +1,10 @@
 """The supervisor: starts, restarts and stops actors, and drives them with ticks.
 
-Every actor runs in the supervisor's nursery under `_supervise`: a crash is logged with
-its traceback and reported (`on_crash`, which records it on the session), and the actor
-is rebuilt from the database after a backoff; more than `max_restarts` crashes within
-`restart_window` seconds fail the session (`on_give_up`) instead of looping.
+An idle actor has no task; when it has work the supervisor drains it in a task of its
+nursery (see `odted.runtime.actor`). A crash — in a drain or while loading — is logged
+with its traceback and reported (`on_crash`, which records it on the session), and the
+actor is rebuilt from the database after a backoff; more than `max_restarts` crashes
+within `restart_window` seconds fail the session (`on_give_up`) instead of looping.
 
 The engine loop is a pacer on the tick bus: for every tick it calls `offer_tick` on
 every running actor — a plain synchronous loop, no task wake-ups for actors with nothing
@@ -15,7 +16,6 @@ next tick, so a day run flat out behaves like one run in real time.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import Awaitable, Callable
 
 import trio
@@ -31,6 +31,17 @@ __all__ = ["Supervisor"]
 CrashHook = Callable[[str, BaseException, int], Awaitable[None]]
 
 
+class _Slot:
+    """How to rebuild one key's actor, and its crash record."""
+
+    __slots__ = ("factory", "crashes", "delay")
+
+    def __init__(self, factory: Callable[[], Actor], delay: float) -> None:
+        self.factory = factory
+        self.crashes: list[float] | None = None  # times of recent crashes, once there is one
+        self.delay = delay
+
+
 class Supervisor:
     def __init__(
         self,
@@ -44,6 +55,7 @@ class Supervisor:
     ) -> None:
         self._bus = bus
         self._actors: dict[str, Actor] = {}
+        self._slots: dict[Actor, tuple[str, _Slot]] = {}
         self._nursery: trio.Nursery | None = None
         self._max_restarts = max_restarts
         self._window = restart_window
@@ -59,11 +71,15 @@ class Supervisor:
     # -- lifecycle --------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._engine)
-            task_status.started(self)
-            await trio.sleep_forever()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._engine)
+                task_status.started(self)
+                await trio.sleep_forever()
+        finally:
+            for actor in list(self._slots):
+                self._retire(actor)
 
     async def start(self, key: str, factory: Callable[[], Actor]) -> Actor:
         """Start a supervised actor; return it once it has loaded its state.
@@ -74,7 +90,7 @@ class Supervisor:
         existing = self._actors.get(key)
         if existing is not None and existing.running:
             return existing
-        actor = await self._nursery.start(self._supervise, key, factory)
+        actor = await self._nursery.start(self._boot, key, _Slot(factory, self._backoff[0]), None)
         if actor is None:
             raise ActorStopped(key)
         return actor
@@ -89,53 +105,79 @@ class Supervisor:
     def actors(self) -> list[Actor]:
         return list(self._actors.values())
 
-    async def _supervise(self, key: str, factory: Callable[[], Actor], *,
-                         task_status: trio.TaskStatus[Actor | None] = trio.TASK_STATUS_IGNORED) -> None:
-        crashes: deque[float] = deque()
-        reported = False
-        delay = self._backoff[0]
+    async def _boot(self, key: str, slot: _Slot, crash: BaseException | None, *,
+                    task_status: trio.TaskStatus[Actor | None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Build the actor of `key` and load it, after `crash` (if any) and after every
+        failed load counting a crash, with backoff; register it once loaded."""
         while True:
-            actor = factory()
-            actor.tick_work_done = self._tick_work_done
-            started = False
-
-            class _Status:
-                def started(_self, value: Actor | None = None) -> None:
-                    nonlocal started, reported
-                    started = True
-                    self._actors[key] = actor
-                    if not reported:
-                        reported = True
-                        task_status.started(actor)
-
+            if crash is not None:
+                if not await self._crashed(key, slot, crash):
+                    task_status.started(None)
+                    return
+                await trio.sleep(slot.delay)
+                slot.delay = min(slot.delay * 2, self._backoff[1])
+            actor = slot.factory()
             try:
-                await actor.run(task_status=_Status())
-                log.info("actor %s finished", key)
-                break
+                await actor.load()
             except Exception as exc:
-                self.crashes += 1
-                now = trio.current_time()
-                crashes.append(now)
-                while crashes and crashes[0] < now - self._window:
-                    crashes.popleft()
-                log.error("actor %s crashed (%d in %.0fs)", key, len(crashes), self._window, exc_info=exc)
-                if self._on_crash is not None:
-                    with trio.move_on_after(5, shield=True):
-                        await _quietly(self._on_crash(key, exc, len(crashes)))
-                if len(crashes) > self._max_restarts:
-                    log.error("actor %s crashed %d times; giving up", key, len(crashes))
-                    if self._on_give_up is not None:
-                        with trio.move_on_after(5, shield=True):
-                            await _quietly(self._on_give_up(key, exc, len(crashes)))
-                    break
-                await trio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
-            finally:
-                if self._actors.get(key) is actor:
-                    del self._actors[key]
-                actor.discard_tick_work()
-        if not reported:
-            task_status.started(None)
+                crash = exc
+                continue
+            break
+        actor.schedule_drain = self._schedule_drain
+        actor.tick_work_done = self._tick_work_done
+        self._slots[actor] = (key, slot)
+        actor.start_running()
+        if actor.finished():
+            actor.stop()
+            del self._slots[actor]
+            log.info("actor %s finished", key)
+        else:
+            self._actors[key] = actor
+        task_status.started(actor)
+
+    async def _crashed(self, key: str, slot: _Slot, exc: BaseException) -> bool:
+        """Log and report a crash; False when the actor has crashed too often to restart."""
+        self.crashes += 1
+        now = trio.current_time()
+        crashes = [t for t in slot.crashes or () if t >= now - self._window]
+        crashes.append(now)
+        slot.crashes = crashes
+        log.error("actor %s crashed (%d in %.0fs)", key, len(crashes), self._window, exc_info=exc)
+        if self._on_crash is not None:
+            with trio.move_on_after(5, shield=True):
+                await _quietly(self._on_crash(key, exc, len(crashes)))
+        if len(crashes) > self._max_restarts:
+            log.error("actor %s crashed %d times; giving up", key, len(crashes))
+            if self._on_give_up is not None:
+                with trio.move_on_after(5, shield=True):
+                    await _quietly(self._on_give_up(key, exc, len(crashes)))
+            return False
+        return True
+
+    def _schedule_drain(self, actor: Actor) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(self._drain, actor)
+
+    async def _drain(self, actor: Actor) -> None:
+        """Run an actor's queued work (see `Actor.drain`); a crash stops it and rebuilds it
+        from the database; an actor that is finished is dropped."""
+        try:
+            await actor.drain()
+        except Exception as exc:
+            key, slot = self._retire(actor)
+            await self._boot(key, slot, exc)
+            return
+        if actor.finished() and actor in self._slots:
+            key, _ = self._retire(actor)
+            log.info("actor %s finished", key)
+
+    def _retire(self, actor: Actor) -> tuple[str, _Slot]:
+        key, slot = self._slots.pop(actor)
+        if self._actors.get(key) is actor:
+            del self._actors[key]
+        actor.stop()
+        actor.discard_tick_work()
+        return key, slot
 
     # -- ticks ------------------------------------------------------------------------
 

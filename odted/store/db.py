@@ -130,6 +130,11 @@ class Database:
                 timeout=self._connect_timeout,
                 command_timeout=self._command_timeout,
                 init=_init_connection,
+                # No idle-connection timer: asyncpg arms one on every release and cancels it
+                # on the next acquire; trio-asyncio keeps cancelled timers in its heap until
+                # they fall due (300 s), so at a few thousand commits/s the heap held
+                # hundreds of thousands of dead timers, costing memory and every loop pass.
+                max_inactive_connection_lifetime=0,
             )
 
         self._pool = await self._retrying(
