@@ -13,6 +13,7 @@ later, a strategy written in Python call it. It is deliberately small:
 |---|---|
 | `now` | market time (aware, UTC) of the tick being processed: never the wall clock |
 | `tick` | the current `Tick` (SPX, VIX, the 0DTE chain) |
+| `quote(legs)` | the combo quote of `legs` in the current tick (`pricing.quote_combo`), or None; shared between the sessions that ask for the same legs on one tick |
 | `positions` | the session's open positions, as the positions endpoint shows them |
 | `orders` | every order the strategy placed this session, in placement order, with its tag and intent |
 | `place_order(request, *, intent, tag)` | place a limit order; the order id, or why it was denied |
@@ -55,7 +56,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from odted.domain.chain import OptionQuote, Tick
-from odted.domain.orders import Order, OrderDenied, OrderRequest
+from odted.domain.orders import Order, OrderDenied, OrderRequest, TicketLeg
+from odted.domain.pricing import ComboQuote
 from odted.domain.positions import Position
 from odted.domain.reprice import CLOSING, INTENTS, OPENING
 
@@ -112,6 +114,10 @@ class StrategyContext(Protocol):
     @property
     def orders(self) -> Sequence[StrategyOrder]:
         """Every order the strategy placed this session, oldest first."""
+        ...
+
+    def quote(self, legs: tuple[TicketLeg, ...]) -> ComboQuote | None:
+        """`quote_combo(legs, tick)`: the combo quote of `legs` now, or None."""
         ...
 
     def place_order(self, request: OrderRequest, *, intent: str, tag: str) -> UUID | OrderDenied:

@@ -127,7 +127,7 @@ class Book:
     __slots__ = (
         "simulation_id", "deposits", "withdrawals", "credits", "debits", "fees",
         "realized", "_positions", "_maintenance", "_reservations", "_reserved",
-        "_market_value", "_open_cost", "_missing", "_holdings", "_cash",
+        "_market_value", "_open_cost", "_missing", "_holdings", "_cash", "revision",
     )  # fmt: skip
 
     def __init__(
@@ -149,6 +149,7 @@ class Book:
         self._open_cost = ZERO
         self._missing: tuple[str, ...] = ()
         self._holdings: list[MarginHolding] | None = []
+        self.revision = 0  # bumped by every change but a mark: a cheap "did anything change"
 
     @classmethod
     def from_transactions(
@@ -192,6 +193,7 @@ class Book:
                 del self._positions[key]
         self._maintenance = None
         self._holdings = None
+        self.revision += 1
         self._refresh()
 
     def apply_all(self, transactions: Iterable[Transaction]) -> None:
@@ -214,12 +216,14 @@ class Book:
         self.release(order_id)
         self._reservations[order_id] = reservation
         self._reserved += reservation.amount
+        self.revision += 1
 
     def release(self, order_id: UUID) -> None:
         """Free what a pending order held (cancel, expiry, fill, rejection)."""
         old = self._reservations.pop(order_id, None)
         if old is not None:
             self._reserved -= old.amount
+            self.revision += 1
 
     def reserved(self, exclude: UUID | None = None) -> Decimal:
         """Buying power held by pending orders, optionally but one."""

@@ -248,7 +248,7 @@ class BuilderProgram(msgspec.Struct, frozen=True):
         if trade.retry_at is not None and now < trade.retry_at:
             return trade
         closing = _closing_legs(trade.legs)
-        combo = quote_combo(closing, ctx.tick)
+        combo = ctx.quote(closing)
         if combo is None:
             return trade
         assert trade.entry_net is not None

@@ -356,6 +356,8 @@ def step(
     if state.lo is not None and target < state.lo:
         target = state.lo
 
+    if target == state.price and not (moved or due):  # the common case: nothing changed
+        return state, None, Reason.HOLD
     if target != state.price and not can_replace:
         throttled = True
     replace = target != state.price and can_replace

@@ -56,8 +56,9 @@ that marks are stale.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import partial
 
 import msgspec
 
@@ -77,6 +78,7 @@ __all__ = [
     "Holding",
     "holdings_of",
     "is_sane_quote",
+    "sane_mid",
     "DrawdownGuard",
     "DrawdownReading",
     "DRAWDOWN_CONFIRM_TICKS",
@@ -250,6 +252,16 @@ def is_sane_quote(q: OptionQuote, right: str, strike: int, spx: Decimal) -> bool
     return bid <= (spx if right == "C" else strike)
 
 
+def sane_mid(tick: Tick, strike: int, right: str) -> tuple[bool, Decimal | None]:
+    """Whether `tick` quotes the option, and its mid when the quote is sane (rules 1-4)."""
+    q = tick.quote(strike, right)
+    if q is None:
+        return False, None
+    if is_sane_quote(q, right, strike, tick.spx):
+        return True, (q.bid + q.ask) * _HALF
+    return True, None
+
+
 class DrawdownReading(msgspec.Struct, frozen=True, gc=False):
     """What one tick says: the robust NLV, the drawdown (a fraction of the start NLV),
     whether the limit is breached on this tick and for how many ticks in a row, whether
@@ -280,20 +292,21 @@ class DrawdownGuard(msgspec.Struct, frozen=True):
         return cls(start_nlv=start_nlv, confirm_ticks=confirm_ticks)
 
     def step(
-        self, policy: RiskPolicy, *, tick: Tick, cash: Decimal, holdings: Iterable[Holding]
+        self, policy: RiskPolicy, *, tick: Tick, cash: Decimal, holdings: Iterable[Holding],
+        quotes: Callable[[int, str], tuple[bool, Decimal | None]] | None = None,
     ) -> tuple[DrawdownGuard, DrawdownReading]:
-        """Mark the holdings robustly to `tick` and apply the drawdown rule."""
+        """Mark the holdings robustly to `tick` and apply the drawdown rule.
+
+        `quotes(strike, right)` answers like `sane_mid(tick, strike, right)`; a caller
+        stepping many guards on one tick passes a memo of it."""
         marks: dict[str, Decimal] = {}
         suspect: list[str] = []
         value = _ZERO
-        spx = tick.spx
+        look = quotes if quotes is not None else partial(sane_mid, tick)
         for h in holdings:
-            mark = None
-            q = tick.quote(h.strike, h.right) if h.strike is not None else None
-            if q is not None and h.strike is not None and is_sane_quote(q, h.right, h.strike, spx):
-                mark = (q.bid + q.ask) * _HALF
-            else:
-                if q is not None:
+            quoted, mark = look(h.strike, h.right) if h.strike is not None else (False, None)
+            if mark is None:
+                if quoted:
                     suspect.append(h.symbol)
                 mark = self.marks.get(h.symbol, h.fallback)
             marks[h.symbol] = mark

@@ -44,12 +44,13 @@ from odted.domain.fills import Fill
 from odted.domain.ledger import Book
 from odted.domain.lifecycle import cancel_order, place_order
 from odted.domain.money import dollars
-from odted.domain.orders import Order, OrderDenied, OrderLeg, OrderRequest
+from odted.domain.orders import Order, OrderDenied, OrderLeg, OrderRequest, TicketLeg
 from odted.domain.positions import Position
 from odted.domain.program import ProgramState
 from odted.domain.reprice import CLOSING, OPENING, LimitPrice, RepricePolicy, RepriceState
 from odted.domain.reprice import step as reprice_step
-from odted.domain.risk import DrawdownGuard, ErrorBudget, RiskPolicy, check_new_order, holdings_of, record_error
+from odted.domain.pricing import ComboQuote
+from odted.domain.risk import DrawdownGuard, ErrorBudget, Holding, RiskPolicy, check_new_order, holdings_of, record_error
 from odted.domain.strategy import compile_strategy, parse_config
 from odted.domain.validation import validate_order
 from odted.runtime.actor import TickWork
@@ -226,10 +227,11 @@ class _Recorder:
     @property
     def orders(self) -> Sequence[StrategyOrder]:
         if self._orders is None:
-            bot = self._bot
-            self._orders = tuple(StrategyOrder(order=bot.orders[oid], intent=intent, tag=tag)
-                                 for oid, (intent, tag) in bot.meta.items() if oid in bot.orders)
+            self._orders = self._bot.strategy_orders()
         return self._orders
+
+    def quote(self, legs: tuple[TicketLeg, ...]) -> ComboQuote | None:
+        return self._bot.deps.combos.of_legs(legs, self._tick)
 
     def place_order(self, request: OrderRequest, *, intent: str, tag: str) -> UUID | OrderDenied:
         bot = self._bot
@@ -277,7 +279,7 @@ class BotSim(LiveSim):
     """See the module docstring."""
 
     __slots__ = ("bots", "session", "status", "program", "state", "risk", "reprice", "meta", "walks", "guard",
-                 "budget", "stale", "max_drawdown", "_flatten_on_kill")
+                 "budget", "stale", "max_drawdown", "_flatten_on_kill", "_strategy_orders", "_holdings")
 
     def __init__(self, sim_id: UUID, deps: LiveDeps, bots: BotDeps, *, readonly: bool = False) -> None:
         super().__init__(sim_id, deps, readonly=readonly)
@@ -295,6 +297,24 @@ class BotSim(LiveSim):
         self.stale = False
         self.max_drawdown = _ZERO
         self._flatten_on_kill = False
+        self._strategy_orders: tuple[StrategyOrder, ...] | None = None  # cached until orders change
+        self._holdings: tuple[int, tuple[Holding, ...]] | None = None  # (book revision, holdings)
+
+    def strategy_orders(self) -> tuple[StrategyOrder, ...]:
+        """The strategy's orders as `ctx.orders` shows them (cached until orders change)."""
+        if self._strategy_orders is None:
+            orders = self.orders
+            self._strategy_orders = tuple(StrategyOrder(order=orders[oid], intent=intent, tag=tag)
+                                          for oid, (intent, tag) in self.meta.items() if oid in orders)
+        return self._strategy_orders
+
+    def _risk_holdings(self, book: Book) -> tuple[Holding, ...]:
+        """`holdings_of(book)`, cached while the book's positions stay as they are (the
+        fallback marks are then those of the last change: its fill's marks)."""
+        cached = self._holdings
+        if cached is None or cached[0] != book.revision:
+            cached = self._holdings = (book.revision, holdings_of(book))
+        return cached[1]
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -338,7 +358,10 @@ class BotSim(LiveSim):
                 return await self._cancel_bot_orders()
             case StaleNotice(ms=ms):
                 return await self._on_stale(ms)
-        return await super().handle(message)
+        try:
+            return await super().handle(message)
+        finally:
+            self._strategy_orders = None
 
     async def _kill(self, flatten: bool) -> Reply:
         if self.status in _QUIET:
@@ -448,7 +471,8 @@ class BotSim(LiveSim):
         # risk: the daily-loss cap, on a mark one garbage quote cannot trip (a flat bot's
         # value is its cash, which only moves on fills: nothing to re-check between them)
         if self.guard is not None and book.has_positions:
-            guard, reading = self.guard.step(self.risk, tick=tick, cash=book.cash, holdings=holdings_of(book))
+            guard, reading = self.guard.step(self.risk, tick=tick, cash=book.cash, holdings=self._risk_holdings(book),
+                                             quotes=self.deps.combos.sane_mid(tick))
             plan.guard = guard
             if reading.drawdown > self.max_drawdown:
                 self.max_drawdown = reading.drawdown
@@ -632,6 +656,7 @@ class BotSim(LiveSim):
         await self._commit(w, events)
 
         # durable: apply
+        self._strategy_orders = None
         self._order_seq = seq
         for o, _ in bodies:
             self.orders[o.id] = o
@@ -675,7 +700,10 @@ class BotSim(LiveSim):
             sid = self.session.id
             await self.deps.committer.commit(lambda conn: bs.set_session_status(conn, sid, "settling", at=tick.ts))
             self.status = "settling"
-        await super()._settle_tick(tick, fills, closing)
+        try:
+            await super()._settle_tick(tick, fills, closing)
+        finally:
+            self._strategy_orders = None  # fills change the orders' status
         if closing and self.ended and self.session is not None:
             await self._finalize(tick)
 

@@ -47,7 +47,8 @@ from odted.domain.lifecycle import (
     reservation_of,
 )
 from odted.domain.money import ZERO, dollars
-from odted.domain.orders import Order, OrderDenied, OrderRequest, ReplaceOrderRequest, Ticket
+from odted.domain.orders import Order, OrderDenied, OrderRequest, ReplaceOrderRequest, Ticket, TicketLeg
+from odted.domain.risk import sane_mid
 from odted.domain.settlement import settle_on_tick
 from odted.domain.transactions import Transaction
 from odted.domain.validation import check_replacement, parse_order, recheck_fill, validate_order
@@ -145,25 +146,59 @@ def combo_key(ticket: Ticket) -> ComboKey:
 
 
 class ComboCache:
-    """Combo quotes of the current tick, shared by every actor: sessions that rest orders
-    on the same structure (bots running one strategy) price it once per tick."""
+    """What the current tick says that many actors ask, computed once per tick and shared:
+    combo quotes (sessions that rest orders on one structure — bots running one strategy
+    — price it once) and the drawdown rule's sane mids."""
 
-    __slots__ = ("_seq", "_quotes")
+    __slots__ = ("_seq", "_quotes", "_legs", "_sane")
 
     def __init__(self) -> None:
         self._seq = -1
         self._quotes: dict[ComboKey, ComboQuote | None] = {}
+        self._legs: dict[tuple[TicketLeg, ...], ComboQuote | None] = {}
+        self._sane: dict[tuple[int, str], tuple[bool, Decimal | None]] = {}
 
-    def get(self, key: ComboKey, ticket: Ticket, tick: Tick) -> ComboQuote | None:
+    def _at(self, tick: Tick) -> None:
         if tick.seq != self._seq:
             self._seq = tick.seq
             self._quotes = {}
+            self._legs = {}
+            self._sane = {}
+
+    def get(self, key: ComboKey, ticket: Ticket, tick: Tick) -> ComboQuote | None:
+        """The combo quote of a pending order's `ticket` (`key` = `combo_key(ticket)`)."""
+        if tick.seq != self._seq:
+            self._at(tick)
         try:
             return self._quotes[key]
         except KeyError:
             combo = self._quotes[key] = quote_combo(ticket.legs, tick)
             return combo
 
+    def of_legs(self, legs: tuple[TicketLeg, ...], tick: Tick) -> ComboQuote | None:
+        """The combo quote of `legs` (a strategy's `ctx.quote`)."""
+        if tick.seq != self._seq:
+            self._at(tick)
+        try:
+            return self._legs[legs]
+        except KeyError:
+            combo = self._legs[legs] = quote_combo(legs, tick)
+            return combo
+
+    def sane_mid(self, tick: Tick) -> Callable[[int, str], tuple[bool, Decimal | None]]:
+        """`risk.sane_mid` of `tick`, memoized (the drawdown guard's `quotes`)."""
+        if tick.seq != self._seq:
+            self._at(tick)
+        memo = self._sane
+
+        def look(strike: int, right: str) -> tuple[bool, Decimal | None]:
+            try:
+                return memo[strike, right]
+            except KeyError:
+                answer = memo[strike, right] = sane_mid(tick, strike, right)
+                return answer
+
+        return look
 
 
 @dataclass
@@ -210,7 +245,7 @@ class LiveSim(Actor):
         self.last_event_id = 0
         self._order_seq = 0
         self._ended = False
-        self._last_history: tuple[Decimal, ...] | None = None
+        self._last_history: tuple[Decimal, int] | None = None
         self._last_history_second: datetime | None = None
 
     # -- state ------------------------------------------------------------------------
@@ -588,7 +623,7 @@ class LiveSim(Actor):
         if second == self._last_history_second:
             return
         self._last_history_second = second
-        key = (book.net_liquidation_value, book.available_buying_power(), book.realized, book.fees)
+        key = (book.net_liquidation_value, book.revision)  # the rest changes only with a revision
         if key == self._last_history:
             return
         self._last_history = key

@@ -269,6 +269,9 @@ class MemoryBot:
     def orders(self):
         return tuple(self._orders)
 
+    def quote(self, legs):
+        return quote_combo(legs, self._tick)
+
     def place_order(self, request: OrderRequest, *, intent: str, tag: str):
         if self.deny_all:
             return OrderDenied(code="stale_data", message="market data is stale")
