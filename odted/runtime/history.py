@@ -3,7 +3,10 @@
 Actors hand a history row to the writer whenever a simulation's financials change from
 one second to the next (a step function: a second with no change writes nothing, and
 reads fill the gaps forward). The writer flushes everything gathered once a second (or
-when `max_rows` are waiting) in one `executemany`, off the actors' path. History is
+when `max_rows` are waiting) in one `executemany`, off the actors' path. A day run at
+`max` speed makes rows far faster than real time; the engine awaits `wait_room` before
+each tick then, so the rows waiting stay bounded (about twice `max_rows`) instead of
+growing with the backlog of the database. History is
 derived data: after a crash the seconds not yet flushed are rewritten from the next
 change on.
 """
@@ -31,22 +34,42 @@ _encode = msgspec.json.Encoder(decimal_format="string").encode
 
 
 class HistoryWriter:
-    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 50_000) -> None:
+    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 10_000) -> None:
         self._db = db
         self._interval = interval
         self._max_rows = max_rows
         self._rows: list[tuple[UUID, datetime, tuple[Decimal, ...]]] = []
         self._wake = trio.Event()
+        self._flushed = trio.Event()  # set (and replaced) after every flush attempt
+        self._running = False
         self.written = 0
         self.dropped = 0
 
     def add(self, sim_id: UUID, ts: datetime, values: tuple[Decimal, ...]) -> None:
         """Queue the row of `sim_id` at second `ts` (`Book.history_values()`)."""
         self._rows.append((sim_id, ts, values))
-        if len(self._rows) >= self._max_rows:
+        if len(self._rows) >= self._max_rows and self._running:
             self._wake.set()
 
+    @property
+    def pending(self) -> int:
+        """Rows waiting for a flush."""
+        return len(self._rows)
+
+    async def wait_room(self) -> None:
+        """With `max_rows` waiting, start a flush and wait for the one under way to end."""
+        if len(self._rows) >= self._max_rows and self._running:
+            self._wake.set()
+            await self._flushed.wait()
+
     async def flush(self) -> None:
+        try:
+            await self._flush()
+        finally:
+            self._flushed.set()
+            self._flushed = trio.Event()
+
+    async def _flush(self) -> None:
         rows, self._rows = self._rows, []
         if not rows:
             return
@@ -65,6 +88,7 @@ class HistoryWriter:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        self._running = True
         try:
             while True:
                 with trio.move_on_after(self._interval):
@@ -72,5 +96,6 @@ class HistoryWriter:
                 self._wake = trio.Event()
                 await self.flush()
         finally:
+            self._running = False
             with trio.move_on_after(5, shield=True):
                 await self.flush()

@@ -61,7 +61,8 @@ class LiveService:
         self.committer = Committer(db)
         self.history = HistoryWriter(db)
         self.settings = settings
-        self.supervisor = Supervisor(bus, on_crash=self._on_crash, on_give_up=self._on_give_up)
+        self.supervisor = Supervisor(bus, on_crash=self._on_crash, on_give_up=self._on_give_up,
+                                     backpressure=self.history.wait_room)
         self._new_uuid = new_uuid
         self._deps = LiveDeps(
             db=db, committer=self.committer, hub=self.hub, settings=settings, history=self.history, bus=bus,

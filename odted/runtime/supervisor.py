@@ -10,12 +10,14 @@ The engine loop is a pacer on the tick bus: for every tick it calls `offer_tick`
 every running actor — a plain synchronous loop, no task wake-ups for actors with nothing
 to await (DESIGN.md "What things cost"). At `speed = "max"` it also waits until the tick
 work those calls left (fills to commit, events to publish) is done before taking the
-next tick, so a day run flat out behaves like one run in real time.
+next tick, and lets `backpressure` (the history writer) catch up, so a day run flat out
+behaves like one run in real time, with memory bounded as it is then.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Awaitable, Callable
 
 import trio
@@ -52,6 +54,7 @@ class Supervisor:
         backoff: tuple[float, float] = (0.2, 10.0),
         on_crash: CrashHook | None = None,
         on_give_up: CrashHook | None = None,
+        backpressure: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._bus = bus
         self._actors: dict[str, Actor] = {}
@@ -62,11 +65,13 @@ class Supervisor:
         self._backoff = backoff
         self._on_crash = on_crash
         self._on_give_up = on_give_up
+        self._backpressure = backpressure  # awaited before the next tick at max speed
         self._work_in_flight = 0
         self._work_done = trio.lowlevel.ParkingLot()
         self.crashes = 0
         self.ticks = 0
         self.processed_seq = 0
+        self.fanout_seconds = 0.0  # the last tick's synchronous pass over every actor
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -204,9 +209,11 @@ class Supervisor:
                     await trio.sleep_forever()
                 self.ticks += 1
                 started = 0
+                t0 = time.perf_counter()
                 for actor in self._actors.values():  # no awaits here: the dict cannot change
                     if actor.offer_tick(tick):
                         started += 1
+                self.fanout_seconds = time.perf_counter() - t0
                 self._work_in_flight += started
                 seq = tick.seq
                 self.processed_seq = seq
@@ -214,6 +221,8 @@ class Supervisor:
                 if bus.speed == MAX_SPEED:
                     while self._work_in_flight > 0:
                         await self._work_done.park()
+                    if self._backpressure is not None:
+                        await self._backpressure()
                 pacer.done(seq)
 
 

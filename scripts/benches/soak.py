@@ -112,6 +112,7 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
                             "tasks": trio.lowlevel.current_statistics().tasks_living, "db_connections": conns,
                             "actors": len(rt.live.supervisor),
                         })
+                        print("sample", json.dumps(samples[-1]), file=sys.stderr, flush=True)  # progress
                         next_sample = tick.ts + dt.timedelta(minutes=10)
                     if tick.ts >= end_ts or tick.closing:
                         await rt.done(tick.seq)  # the close settles before the run ends

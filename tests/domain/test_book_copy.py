@@ -28,3 +28,19 @@ def test_changes_to_a_copy_leave_the_original_untouched():
     other.reserve(uuid.uuid4(), Reservation(amount=Decimal(100)))
     assert (book.financials(), book.positions(), book.reserved()) == before
     assert other.positions() == [] and other.reserved() == Decimal(600)
+
+
+def test_the_revision_moves_with_every_change_but_a_mark():
+    book = Book(uuid.uuid4(), Decimal(100000))
+    r0 = book.revision
+    book.apply(tx("buy to open", "430"))
+    oid = uuid.uuid4()
+    book.reserve(oid, Reservation(amount=Decimal(500)))
+    r1 = book.revision
+    assert r1 == r0 + 2
+    book.release(uuid.uuid4())  # nothing held: no change
+    assert book.revision == r1
+    copy = book.copy()
+    assert copy.revision == r1
+    copy.release(oid)
+    assert copy.revision == r1 + 1 and book.revision == r1

@@ -182,3 +182,26 @@ def test_a_position_without_a_quote_keeps_its_last_good_mark():
     _, readings = _run(bk, [_market(1, "5949.57", *NORMAL), only_5880])
     assert readings[1].robust_nlv == readings[0].robust_nlv
     assert readings[1].suspect == ()  # missing is not suspect, just unquoted
+
+
+def test_a_memo_of_sane_mids_gives_the_guard_exactly_what_it_computes_itself():
+    from odted.domain.risk import sane_mid
+
+    bk = _short_put_spread()
+    garbage = _market(2, "5949.57", ("0.05", "80.00"), NORMAL[1])
+    ticks = [_market(1, "5949.57", *NORMAL), garbage] + [_market(s, "5850", *CRASH) for s in range(3, 7)]
+    plain, memo = DrawdownGuard.start(D("100000")), DrawdownGuard.start(D("100000"))
+    for t in ticks:
+        seen: dict = {}
+
+        def quotes(strike, right, t=t, seen=seen):
+            if (strike, right) not in seen:
+                seen[strike, right] = sane_mid(t, strike, right)
+            return seen[strike, right]
+
+        plain, a = plain.step(POLICY, tick=t, cash=bk.cash, holdings=holdings_of(bk))
+        memo, b = memo.step(POLICY, tick=t, cash=bk.cash, holdings=holdings_of(bk), quotes=quotes)
+        assert a == b and plain == memo
+    assert sane_mid(garbage, 5900, "P") == (True, None)  # quoted, not sane
+    assert sane_mid(garbage, 5880, "P") == (True, D("1.15"))
+    assert sane_mid(garbage, 6000, "P") == (False, None)  # not quoted

@@ -170,3 +170,49 @@ async def test_engine_feeds_every_actor_and_waits_for_tick_work_at_max_speed(nur
             await bus.wait_paced(s)
         assert all(a.worked[-1] == s for a in actors), "the tick's work is done before the next tick"
     assert all(a.ticks == [1, 2, 3, 4, 5] for a in actors)
+
+
+async def test_idle_actors_hold_no_task_and_work_is_drained_in_a_task_that_ends(nursery):
+    sup = Supervisor(TickBus())
+    await nursery.start(sup.run)
+    await trio.testing.wait_all_tasks_blocked()
+    before = trio.lowlevel.current_statistics().tasks_living
+    actors = [await sup.start(f"k{i}", lambda i=i: Recorder(f"k{i}")) for i in range(50)]
+    await trio.testing.wait_all_tasks_blocked()
+    assert trio.lowlevel.current_statistics().tasks_living == before, "an idle actor has no task"
+    gate = trio.Event()
+    actors[0].gate = gate
+    nursery.start_soon(partial(actors[0].ask, "slow", timeout=10))
+    await trio.testing.wait_all_tasks_blocked()
+    assert trio.lowlevel.current_statistics().tasks_living == before + 2  # the asker and one drain
+    gate.set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert actors[0].handled == ["slow"]
+    assert trio.lowlevel.current_statistics().tasks_living == before, "the drain ended with its work"
+    assert await actors[1].ask("x", timeout=1) == "done x"
+
+
+async def test_stopping_the_supervisor_fails_what_its_actors_had_queued(autojump_clock):
+    gate = trio.Event()
+    results = []
+    async with trio.open_nursery() as outer:
+        sup = Supervisor(TickBus())
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as n:
+                await n.start(sup.run)
+                a = await sup.start("k", lambda: Recorder("k", gate=gate))
+
+                async def ask(m):
+                    try:
+                        results.append(await a.ask(m, timeout=100))
+                    except ActorStopped:
+                        results.append("stopped")
+
+                outer.start_soon(ask, "first")
+                await trio.testing.wait_all_tasks_blocked()
+                outer.start_soon(ask, "queued")
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+    assert results == ["stopped", "stopped"]
+    assert not a.running
