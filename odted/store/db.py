@@ -57,6 +57,18 @@ class PoolBusy(Exception):
     """No pooled connection came free in time: the database is busy, not unreachable."""
 
 
+class ConnectionEnded(Exception):
+    """The server ended the connection under a unit before the unit could commit.
+
+    When PostgreSQL shuts down (or ends a backend) it sends a FATAL error and then
+    closes the socket. If asyncpg reads the error before the close, on a connection with
+    no statement in flight, its protocol is left consuming an error nobody asked for, and
+    the next statement — often the COMMIT — is refused with `InternalClientError`
+    ("cannot switch to state ...") before anything is sent. That is a dropped connection,
+    not a bug: nothing of the unit was committed, so it is retried like one.
+    """
+
+
 _TRANSIENT = (
     OSError,
     asyncio.TimeoutError,
@@ -69,6 +81,7 @@ _TRANSIENT = (
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.InterfaceError,
+    ConnectionEnded,
 )
 
 
@@ -81,6 +94,33 @@ def is_transient(exc: BaseException) -> bool:
 
 async def _call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return await fn(*args)
+
+
+@asynccontextmanager
+async def _checked_out(pool: asyncpg.Pool, timeout: float) -> AsyncIterator[Conn]:
+    """A pooled connection for one unit (asyncio side of the bridge).
+
+    A connection asyncpg refused to send on is closed, never handed out again, and the
+    refusal becomes `ConnectionEnded`. Giving the connection back cannot change the
+    unit's outcome: when resetting it fails, asyncpg closes it, and a unit that committed
+    still returns its result (raising would have it retried, committing it twice).
+    """
+    try:
+        conn = await pool.acquire(timeout=timeout)
+    except asyncio.TimeoutError:
+        raise PoolBusy from None  # every connection in use: busy, not down
+    try:
+        yield conn
+    except asyncpg.exceptions.InternalClientError as e:
+        conn.terminate()  # its protocol state is unknown: no one may use it again
+        if str(e).startswith("cannot switch to state"):  # refused before sending anything
+            raise ConnectionEnded(str(e)) from e
+        raise
+    finally:
+        try:
+            await pool.release(conn)
+        except Exception as e:  # asyncpg closed it; the pool connects a new one when needed
+            log.info("a connection could not be reset and was closed (%s: %s)", type(e).__name__, e)
 
 
 class Database:
@@ -162,17 +202,11 @@ class Database:
         pool = self._pool
 
         async def unit() -> T:
-            try:
-                conn = await pool.acquire(timeout=self._connect_timeout)
-            except asyncio.TimeoutError:
-                raise PoolBusy from None  # every connection in use: busy, not down
-            try:
+            async with _checked_out(pool, self._connect_timeout) as conn:
                 if transaction:
                     async with conn.transaction():
                         return await fn(conn, *args)
                 return await fn(conn, *args)
-            finally:
-                await pool.release(conn)
 
         return await self._retrying(
             lambda: self.aio(unit),
@@ -204,14 +238,8 @@ class Database:
         pool = self._pool
 
         async def q() -> Any:
-            try:
-                conn = await pool.acquire(timeout=1.0)
-            except asyncio.TimeoutError:
-                raise PoolBusy from None
-            try:
+            async with _checked_out(pool, 1.0) as conn:
                 return await conn.fetchval("SELECT 1", timeout=1.0)
-            finally:
-                await pool.release(conn)
 
         try:
             with trio.fail_after(1.5):
