@@ -153,6 +153,20 @@ class BotDeps:
     on_status: Any = None  # callable(session_id, status) after a status change commits
     programs: Programs = field(default_factory=Programs)
     policies: Policies = field(default_factory=Policies)
+    dropped_plans: int = 0
+    _dropped_seq: int = -1
+
+    def plan_dropped(self, seq: int, session: str) -> None:
+        """Log a plan the database could not take (it is planned again on the next tick):
+        the first of a tick as a warning, the rest of that tick quietly, so an outage
+        with thousands of sessions does not flood the log."""
+        self.dropped_plans += 1
+        if seq != self._dropped_seq:
+            self._dropped_seq = seq
+            log.warning("tick %s: the plan of bot session %s (and of any others on this tick) not committed: "
+                        "database unavailable; planned again on the next tick", seq, session)
+        else:
+            log.debug("tick %s: plan of bot session %s not committed (database unavailable)", seq, session)
 
 
 # -- a plan -----------------------------------------------------------------------------
@@ -436,7 +450,7 @@ class BotSim(LiveSim):
         try:
             await self._commit_plan(tick, plan)
         except DatabaseUnavailable:
-            log.warning("bot session %s: tick %s plan not committed (database unavailable)", self.key, tick.seq)
+            self.bots.plan_dropped(tick.seq, self.key)
 
     def _adopt_quiet(self, plan: _Plan) -> None:
         """Keep what a plan with nothing to commit changed in memory (walk timers, the guard)."""

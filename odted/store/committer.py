@@ -48,9 +48,11 @@ class _Pending(Generic[T]):
 class Committer:
     """Batches units of work into shared transactions. Start `run` in a nursery."""
 
-    def __init__(self, db: Database, *, max_batch: int = 256, queue_size: int = 4096) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 256, queue_size: int = 4096,
+                 queue_wait: float = 5.0) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._queue_wait = queue_wait
         self._send, self._recv = trio.open_memory_channel[_Pending[Any]](queue_size)
         self.batches = 0
         self.units = 0
@@ -65,10 +67,16 @@ class Committer:
         """
         p: _Pending[Any] = _Pending(fn)
         try:
-            self._send.send_nowait(p)
-        except trio.WouldBlock:
-            raise DatabaseUnavailable("the write queue is full") from None
-        except trio.ClosedResourceError:
+            try:
+                self._send.send_nowait(p)
+            except trio.WouldBlock:
+                # A burst (thousands of sessions acting on one tick) waits its turn for a
+                # while; a writer stuck for longer is an unavailable database.
+                with trio.move_on_after(self._queue_wait) as waited:
+                    await self._send.send(p)
+                if waited.cancelled_caught:  # a cancelled send sent nothing
+                    raise DatabaseUnavailable("the write queue is full") from None
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise DatabaseUnavailable("the writer is shutting down; nothing was committed") from None
         with trio.CancelScope(shield=True):
             await p.done.wait()

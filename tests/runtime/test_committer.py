@@ -84,3 +84,45 @@ async def test_units_queued_when_the_writer_stops_fail_instead_of_waiting_for_ev
     assert outcomes == ["refused"] * 5
     with pytest.raises(DatabaseUnavailable):
         await c.commit(lambda conn: trio.sleep(0))
+
+
+async def test_a_burst_larger_than_the_queue_waits_its_turn_instead_of_failing(db, nursery):
+    await db.fetchval("CREATE TABLE burst (x int PRIMARY KEY)")
+    c = Committer(db, max_batch=8, queue_size=4)
+    await nursery.start(c.run)
+    done = []
+
+    async def write(i):
+        async def unit(conn):
+            await conn.execute("INSERT INTO burst VALUES ($1)", i)
+        await c.commit(unit)
+        done.append(i)
+
+    async with trio.open_nursery() as n:
+        for i in range(100):  # 25 times the queue, submitted on one tick
+            n.start_soon(write, i)
+    assert sorted(done) == list(range(100))
+    assert await db.fetchval("SELECT count(*) FROM burst") == 100
+
+
+async def test_a_writer_stuck_past_the_queue_wait_answers_database_unavailable(db, nursery):
+    from odted.store.db import DatabaseUnavailable
+
+    c = Committer(db, queue_size=1, queue_wait=0.2)  # not started yet: nothing drains the queue
+    outcomes = []
+
+    async def write(name):
+        try:
+            await c.commit(lambda conn: conn.execute("SELECT 1"))
+            outcomes.append((name, "ok"))
+        except DatabaseUnavailable as e:
+            outcomes.append((name, str(e)))
+
+    async with trio.open_nursery() as n:
+        n.start_soon(write, "queued")  # fills the queue, then waits (shielded) for the writer
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(5):
+            await write("refused")
+        assert outcomes == [("refused", "the write queue is full")]
+        await nursery.start(c.run)  # the queued unit still commits
+    assert outcomes[-1] == ("queued", "ok")
