@@ -25,12 +25,16 @@ import trio
 from odted.market.bus import FeedEnded, TickBus
 from odted.market.feed import MAX_SPEED
 from odted.runtime.actor import Actor, ActorStopped
+from odted.store.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Supervisor"]
 
 CrashHook = Callable[[str, BaseException, int], Awaitable[None]]
+
+
+_RELOAD_WAIT = 1.0  # seconds between attempts to reload an actor while the database is down
 
 
 class _Slot:
@@ -114,6 +118,7 @@ class Supervisor:
                     task_status: trio.TaskStatus[Actor | None] = trio.TASK_STATUS_IGNORED) -> None:
         """Build the actor of `key` and load it, after `crash` (if any) and after every
         failed load counting a crash, with backoff; register it once loaded."""
+        restarting = crash is not None
         while True:
             if crash is not None:
                 if not await self._crashed(key, slot, crash):
@@ -124,6 +129,16 @@ class Supervisor:
             actor = slot.factory()
             try:
                 await actor.load()
+            except DatabaseUnavailable as exc:
+                if not restarting:  # a first start counts it, so its caller hears in time
+                    crash = exc
+                    continue
+                # Rebuilding a running session while the database is down is waiting, not
+                # crashing: it must not use up the restarts and fail the session.
+                log.warning("actor %s: database unavailable while rebuilding; retrying", key)
+                crash = None
+                await trio.sleep(_RELOAD_WAIT)
+                continue
             except Exception as exc:
                 crash = exc
                 continue

@@ -105,13 +105,17 @@ async def soak(n_bots: int, n_sims: int, minutes: int) -> dict:
                         return
                     seen = tick.seq
                     if tick.ts >= next_sample:
-                        conns = await rt.db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-                        samples.append({
+                        # between ticks: an actor has a task only while it drains a tick's work
+                        await rt.done(tick.seq)
+                        sample = {
                             "market_time": tick.ts.isoformat(), "wall_s": round(time.perf_counter() - t0, 1),
                             "rss_kib": rss_bytes() // 1024, "fds": len(os.listdir("/proc/self/fd")),
-                            "tasks": trio.lowlevel.current_statistics().tasks_living, "db_connections": conns,
+                            "tasks": trio.lowlevel.current_statistics().tasks_living,
                             "actors": len(rt.live.supervisor),
-                        })
+                        }
+                        sample["db_connections"] = await rt.db.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+                        samples.append(sample)
                         print("sample", json.dumps(samples[-1]), file=sys.stderr, flush=True)  # progress
                         next_sample = tick.ts + dt.timedelta(minutes=10)
                     if tick.ts >= end_ts or tick.closing:

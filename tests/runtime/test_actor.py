@@ -216,3 +216,33 @@ async def test_stopping_the_supervisor_fails_what_its_actors_had_queued(autojump
         await trio.testing.wait_all_tasks_blocked()
     assert results == ["stopped", "stopped"]
     assert not a.running
+
+
+async def test_rebuilding_while_the_database_is_down_waits_without_using_up_restarts(nursery, autojump_clock):
+    from odted.store.db import DatabaseUnavailable
+
+    down = True
+    gave_up = []
+
+    class Flaky(Recorder):
+        async def load(self):
+            if Recorder.loads and down:  # the first load works; rebuilds fail until it is back
+                Recorder.loads += 1
+                raise DatabaseUnavailable("down")
+            Recorder.loads += 1
+
+    async def on_give_up(key, exc, n):
+        gave_up.append(key)
+
+    sup = Supervisor(TickBus(), max_restarts=2, on_give_up=on_give_up)
+    await nursery.start(sup.run)
+    Recorder.loads = 0
+    a = await sup.start("s", lambda: Flaky("s", crash_on="crash"))
+    with pytest.raises(ActorStopped):
+        await a.ask("crash", timeout=1)
+    await trio.sleep(60)  # 60 s of failing reloads: far more than max_restarts
+    assert Recorder.loads > 10 and gave_up == [] and sup.get("s") is None
+    down = False
+    await trio.sleep(2)
+    b = sup.get("s")
+    assert b is not None and await b.ask("ok", timeout=1) == "done ok"
