@@ -70,12 +70,17 @@ class Committer:
             try:
                 self._send.send_nowait(p)
             except trio.WouldBlock:
-                # A burst (thousands of sessions acting on one tick) waits its turn for a
-                # while; a writer stuck for longer is an unavailable database.
-                with trio.move_on_after(self._queue_wait) as waited:
-                    await self._send.send(p)
-                if waited.cancelled_caught:  # a cancelled send sent nothing
-                    raise DatabaseUnavailable("the write queue is full") from None
+                # A burst (thousands of sessions acting on one tick) waits its turn as long
+                # as the writer keeps committing; a writer that commits nothing for
+                # `queue_wait` seconds means an unavailable database.
+                while True:
+                    progress = self.batches
+                    with trio.move_on_after(self._queue_wait) as waited:
+                        await self._send.send(p)
+                    if not waited.cancelled_caught:
+                        break
+                    if self.batches == progress:  # a cancelled send sent nothing
+                        raise DatabaseUnavailable("the write queue is full") from None
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise DatabaseUnavailable("the writer is shutting down; nothing was committed") from None
         with trio.CancelScope(shield=True):

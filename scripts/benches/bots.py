@@ -5,7 +5,7 @@
 N bot sessions run the 30/20-delta put credit spread on one synthetic feed. Each is
 started before 10:00 (memory per idle session is measured then: resident memory and
 the Python objects tracemalloc counts, over the sessions' creation, the shared chain not
-counted), all enter at 10:00:00, then `--ticks` ticks follow and the benchmark measures,
+counted; every size runs in a process of its own), all enter at 10:00:00, then `--ticks` ticks follow and the benchmark measures,
 per tick, the time from publishing it until every session has taken it and finished the
 work it left, and the CPU per session-tick.
 
@@ -24,6 +24,8 @@ import argparse
 import datetime as dt
 import gc
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from decimal import Decimal
@@ -110,11 +112,18 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=30)
     ap.add_argument("--scenario", default="resting,holding")
     ap.add_argument("--traced", action="store_true", help="also count Python objects with tracemalloc (slower setup)")
+    ap.add_argument("--quiet-header", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    print(f"# bots  {dt.date.today()}  {machine()}")
-    for scenario in args.scenario.split(","):
-        for n in (int(x) for x in args.sessions.split(",") if x):
-            print(trio.run(bench, n, args.ticks, scenario, args.traced), flush=True)
+    if not args.quiet_header:
+        print(f"# bots  {dt.date.today()}  {machine()}", flush=True)
+    runs = [(sc, int(n)) for sc in args.scenario.split(",") for n in args.sessions.split(",") if n]
+    if len(runs) == 1:
+        print(trio.run(bench, runs[0][1], args.ticks, runs[0][0], args.traced), flush=True)
+        return
+    for scenario, n in runs:  # each in a fresh process, so its memory is its own
+        cmd = [sys.executable, __file__, "--sessions", str(n), "--scenario", scenario, "--ticks", str(args.ticks),
+               "--quiet-header"] + (["--traced"] if args.traced else [])
+        subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":
