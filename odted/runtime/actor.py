@@ -244,7 +244,7 @@ class Actor:
 
     def _drain_pending_tick(self) -> None:
         tick = self._pending_tick
-        if tick is None or self._tick_work:
+        if tick is None or self._tick_work or not self._running:
             return
         self._pending_tick = None
         if tick.seq > self.last_tick_seq:

@@ -184,20 +184,28 @@ class Supervisor:
         try:
             await actor.drain()
         except Exception as exc:
-            key, slot = self._retire(actor)
-            await self._boot(key, slot, exc)
+            retired = self._retire(actor)
+            if retired is None:  # already retired (finished, or the supervisor stopping)
+                log.error("actor %s failed after it was stopped", actor.key, exc_info=exc)
+                return
+            await self._boot(retired[0], retired[1], exc)
             return
-        if actor.finished() and actor in self._slots:
-            key, _ = self._retire(actor)
-            log.info("actor %s finished", key)
+        if actor.finished():
+            retired = self._retire(actor)
+            if retired is not None:
+                log.info("actor %s finished", retired[0])
 
-    def _retire(self, actor: Actor) -> tuple[str, _Slot]:
-        key, slot = self._slots.pop(actor)
-        if self._actors.get(key) is actor:
-            del self._actors[key]
+    def _retire(self, actor: Actor) -> tuple[str, _Slot] | None:
+        """Stop a supervised actor and forget it; None when it was not supervised (any more)."""
+        entry = self._slots.pop(actor, None)
         actor.stop()
         actor.discard_tick_work()
-        return key, slot
+        if entry is None:
+            return None
+        key, _ = entry
+        if self._actors.get(key) is actor:
+            del self._actors[key]
+        return entry
 
     # -- ticks ------------------------------------------------------------------------
 
