@@ -181,9 +181,6 @@ class Actor:
             self._draining = True
             self.schedule_drain(self)
 
-    def has_work(self) -> bool:
-        return bool(self._tick_work) or bool(self._mailbox)
-
     def start_running(self) -> None:
         """Loaded: take ticks and messages from now on."""
         self._running = True

@@ -245,7 +245,7 @@ class _Recorder:
         return self._orders
 
     def quote(self, legs: tuple[TicketLeg, ...]) -> ComboQuote | None:
-        return self._bot.deps.combos.of_legs(legs, self._tick)
+        return self._bot.deps.combos.get(combo_key(legs), legs, self._tick)
 
     def place_order(self, request: OrderRequest, *, intent: str, tag: str) -> UUID | OrderDenied:
         bot = self._bot
@@ -510,7 +510,7 @@ class BotSim(LiveSim):
             if entry is None:
                 continue
             ticket, key = entry
-            combo = combos.get(key, ticket, tick)
+            combo = combos.get(key, ticket.legs, tick)
             if combo is None:
                 continue
             walk2, new, reason = reprice_step(walk, tick.ts, combo.raw_mid)
@@ -678,7 +678,7 @@ class BotSim(LiveSim):
         for o, _intent, _tag, ticket in placed:
             self.orders[o.id] = o
             if o.is_pending:
-                self.tickets[o.id] = (ticket, combo_key(ticket))
+                self.tickets[o.id] = (ticket, combo_key(ticket.legs))
         self.transactions.extend(txs)
         self.book = book
         self.walks = {oid: wk for oid, wk in walks.items() if oid in self.tickets}

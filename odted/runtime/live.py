@@ -140,56 +140,27 @@ class Reply:
 ComboKey = tuple[tuple[int | None, str, int, int], ...]
 
 
-def combo_key(ticket: Ticket) -> ComboKey:
+def combo_key(legs: tuple[TicketLeg, ...]) -> ComboKey:
     """What a combo quote depends on besides the tick: each leg's strike, right, side, ratio."""
-    return tuple((leg.strike, leg.instrument.right, leg.sign, leg.ratio) for leg in ticket.legs)
+    return tuple((leg.strike, leg.instrument.right, leg.sign, leg.ratio) for leg in legs)
 
 
 class ComboCache:
     """What the current tick says that many actors ask, computed once per tick and shared:
-    combo quotes (sessions that rest orders on one structure — bots running one strategy
-    — price it once) and the drawdown rule's sane mids."""
+    combo quotes (sessions that rest orders on one structure, or check the exit of one —
+    bots running one strategy — price it once) and the drawdown rule's sane mids."""
 
-    __slots__ = ("_seq", "_quotes", "_legs", "_sane")
+    __slots__ = ("_seq", "_quotes", "_sane")
 
     def __init__(self) -> None:
         self._seq = -1
         self._quotes: dict[ComboKey, ComboQuote | None] = {}
-        self._legs: dict[tuple[TicketLeg, ...], ComboQuote | None] = {}
-        self._sane: dict[tuple[int, str], tuple[bool, Decimal | None]] = {}
+        self._sane: Callable[[int, str], tuple[bool, Decimal | None]] = _no_tick
 
-    def _at(self, tick: Tick) -> None:
-        if tick.seq != self._seq:
-            self._seq = tick.seq
-            self._quotes = {}
-            self._legs = {}
-            self._sane = {}
-
-    def get(self, key: ComboKey, ticket: Ticket, tick: Tick) -> ComboQuote | None:
-        """The combo quote of a pending order's `ticket` (`key` = `combo_key(ticket)`)."""
-        if tick.seq != self._seq:
-            self._at(tick)
-        try:
-            return self._quotes[key]
-        except KeyError:
-            combo = self._quotes[key] = quote_combo(ticket.legs, tick)
-            return combo
-
-    def of_legs(self, legs: tuple[TicketLeg, ...], tick: Tick) -> ComboQuote | None:
-        """The combo quote of `legs` (a strategy's `ctx.quote`)."""
-        if tick.seq != self._seq:
-            self._at(tick)
-        try:
-            return self._legs[legs]
-        except KeyError:
-            combo = self._legs[legs] = quote_combo(legs, tick)
-            return combo
-
-    def sane_mid(self, tick: Tick) -> Callable[[int, str], tuple[bool, Decimal | None]]:
-        """`risk.sane_mid` of `tick`, memoized (the drawdown guard's `quotes`)."""
-        if tick.seq != self._seq:
-            self._at(tick)
-        memo = self._sane
+    def _reset(self, tick: Tick) -> None:
+        self._seq = tick.seq
+        self._quotes = {}
+        memo: dict[tuple[int, str], tuple[bool, Decimal | None]] = {}
 
         def look(strike: int, right: str) -> tuple[bool, Decimal | None]:
             try:
@@ -198,7 +169,27 @@ class ComboCache:
                 answer = memo[strike, right] = sane_mid(tick, strike, right)
                 return answer
 
-        return look
+        self._sane = look
+
+    def get(self, key: ComboKey, legs: tuple[TicketLeg, ...], tick: Tick) -> ComboQuote | None:
+        """The combo quote of `legs` (`key` = `combo_key(legs)`)."""
+        if tick.seq != self._seq:
+            self._reset(tick)
+        try:
+            return self._quotes[key]
+        except KeyError:
+            combo = self._quotes[key] = quote_combo(legs, tick)
+            return combo
+
+    def sane_mid(self, tick: Tick) -> Callable[[int, str], tuple[bool, Decimal | None]]:
+        """`risk.sane_mid` of `tick`, memoized (the drawdown guard's `quotes`)."""
+        if tick.seq != self._seq:
+            self._reset(tick)
+        return self._sane
+
+
+def _no_tick(strike: int, right: str) -> tuple[bool, Decimal | None]:
+    raise AssertionError("ComboCache.sane_mid was not given a tick")
 
 
 @dataclass
@@ -280,7 +271,7 @@ class LiveSim(Actor):
                 ticket = parse_order(order.request())
                 if isinstance(ticket, OrderDenied):  # stored orders passed validation once
                     raise ValueError(f"stored pending order {order.id} no longer parses: {ticket}")
-                tickets[order.id] = (ticket, combo_key(ticket))
+                tickets[order.id] = (ticket, combo_key(ticket.legs))
                 book.reserve(order.id, reservation_of(order, ticket))
         await self.deps.settings.ensure(sim.user_id)
         self.sim = sim
@@ -387,7 +378,7 @@ class LiveSim(Actor):
         self._order_seq = seq
         self.orders[oid] = order
         if order.is_pending:
-            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket))
+            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket.legs))
             self.book.reserve(oid, placement.reservation)
         else:
             self.book = book
@@ -466,7 +457,7 @@ class LiveSim(Actor):
         self.tickets.pop(original.id, None)
         self.orders[oid] = order
         if order.is_pending:
-            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket))
+            self.tickets[oid] = (assessed.ticket, combo_key(assessed.ticket.legs))
         self.book = book
         self.transactions.extend(placement.transactions)
         if key is not None:
@@ -535,7 +526,7 @@ class LiveSim(Actor):
             slippage = self.deps.settings.get(sim.user_id)[1]
             combos = self.deps.combos
             for oid, (ticket, key) in self.tickets.items():
-                combo = combos.get(key, ticket, tick)
+                combo = combos.get(key, ticket.legs, tick)
                 fill = None if combo is None else decide(ticket, combo, slippage)  # = fill_on_tick
                 if fill is not None:
                     if fills is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import gc
 import os
 import tempfile
+import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -94,6 +96,26 @@ class Runtime:
 
         await self.db.run(insert)
         return bots
+
+
+    async def timed_ticks(self, ticks: int) -> tuple[list[float], list[float], list[float]]:
+        """Step `ticks` ticks, each until every actor is done with it, with the collector's
+        long-lived objects frozen; per tick: wall time, CPU time, and the supervisor's
+        synchronous pass over the actors."""
+        gc.collect()
+        gc.freeze()
+        walls, cpus, passes = [], [], []
+        try:
+            for _ in range(ticks):
+                c0, w0 = time.process_time(), time.perf_counter()
+                tick = self.step()
+                await self.done(tick.seq)
+                walls.append(time.perf_counter() - w0)
+                cpus.append(time.process_time() - c0)
+                passes.append(self.live.supervisor.fanout_seconds)
+        finally:
+            gc.unfreeze()
+        return walls, cpus, passes
 
 
 PUT_SPREAD = {

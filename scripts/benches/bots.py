@@ -80,17 +80,7 @@ async def bench(n: int, ticks: int, scenario: str, traced: bool) -> str:
             await rt.done(tick.seq)
             entry_tick = time.perf_counter() - t1
             resting = sum(1 for a in rt.bots.bots() for o in a.orders.values() if o.is_pending)
-            gc.collect()
-            gc.freeze()
-            walls, cpus, fanouts = [], [], []
-            for _ in range(ticks):
-                c0, w0 = time.process_time(), time.perf_counter()
-                tick = rt.step()
-                await rt.done(tick.seq)
-                walls.append(time.perf_counter() - w0)
-                cpus.append(time.process_time() - c0)
-                fanouts.append(rt.live.supervisor.fanout_seconds)
-            gc.unfreeze()
+            walls, cpus, fanouts = await rt.timed_ticks(ticks)
             orders = [o for a in rt.bots.bots() for o in a.orders.values()]
             replaced = sum(1 for o in orders if o.status == "canceled")
             filled = sum(1 for o in orders if o.status == "filled")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import re
 import statistics
@@ -140,16 +139,7 @@ async def _tick_cost(sims: int, ticks: int, shapes: str) -> str:
                     n.start_soon(open_one, k, u)
             setup = time.perf_counter() - t0
             pending = sum(len(a.tickets) for a in actors)
-            gc.collect()
-            gc.freeze()
-            walls, cpus = [], []
-            for _ in range(ticks):
-                c0, w0 = time.process_time(), time.perf_counter()
-                tick = rt.step()
-                await rt.done(tick.seq)
-                walls.append(time.perf_counter() - w0)
-                cpus.append(time.process_time() - c0)
-            gc.unfreeze()
+            walls, cpus, _ = await rt.timed_ticks(ticks)
             nursery.cancel_scope.cancel()
     med_wall = statistics.median(walls)
     med_cpu = statistics.median(cpus)
