@@ -6,9 +6,8 @@ reads fill the gaps forward). The writer flushes everything gathered once a seco
 when `max_rows` are waiting) in one `executemany`, off the actors' path. A day run at
 `max` speed makes rows far faster than real time; the engine awaits `wait_room` before
 each tick then, so the rows waiting stay bounded (about twice `max_rows`) instead of
-growing with the backlog of the database. History is
-derived data: after a crash the seconds not yet flushed are rewritten from the next
-change on.
+growing with the backlog of the database. History is derived data: after a crash the
+seconds not yet flushed are rewritten from the next change on.
 """
 
 from __future__ import annotations
