@@ -93,6 +93,14 @@ class ProgramState(msgspec.Struct, frozen=True):
     retry_at: _dt.datetime | None = None
 
 
+_FOREVER = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+
+
+def _at_minute(local: _dt.datetime, minute: int) -> _dt.datetime:
+    """The start of New York minute `minute` (after midnight) on `local`'s day."""
+    return local.replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+
+
 def _minutes(hhmm: str) -> int:
     return int(hhmm[:2]) * 60 + int(hhmm[3:])
 
@@ -189,6 +197,38 @@ class BuilderProgram(msgspec.Struct, frozen=True):
             if any(a is not b for a, b in zip(updated, trades, strict=True)):
                 state = msgspec.structs.replace(state, trades=updated)
         return self._enter(state, ctx, now, local, minute, past_exit)
+
+    def quiet_until(self, state: ProgramState, now: _dt.datetime) -> _dt.datetime | None:
+        """How long `step` leaves `state` alone if the session's orders and positions do
+        not change: stepping it on any tick before the returned time returns `state`
+        itself and calls nothing on the ctx but its reads. None: no such promise (a trade
+        is open, so every tick checks its exit against the market).
+
+        Call it only after a step that returned `state` unchanged and recorded nothing;
+        it relies on that step's outcome (e.g. an entry order still working).
+        """
+        local = new_york(now)
+        wakes: list[_dt.datetime] = []
+        for trade in state.trades:
+            phase = trade.phase
+            if phase == "open":
+                return None
+            if phase == "entering" and self.exit_minute is not None:
+                wakes.append(_at_minute(local, self.exit_minute))  # canceled at the exit time
+        i = state.next_entry
+        if i < len(self.times):
+            minute = local.hour * 60 + local.minute
+            if minute < self.times[i]:
+                wakes.append(_at_minute(local, self.times[i]))
+            elif state.retry_at is None:
+                return None
+            else:  # an attempt waits for its retry; the next entry time or the exit ends the wait too
+                wakes.append(state.retry_at)
+                if i + 1 < len(self.times):
+                    wakes.append(_at_minute(local, self.times[i + 1]))
+                if self.exit_minute is not None:
+                    wakes.append(_at_minute(local, self.exit_minute))
+        return min(wakes) if wakes else _FOREVER
 
     def _follow(self, trade: Trade, ctx: StrategyContext, now: _dt.datetime, past_exit: bool) -> Trade:
         phase = trade.phase

@@ -77,6 +77,7 @@ __all__ = [
     "RepriceState",
     "Reason",
     "step",
+    "quiet",
     "tick_up",
     "tick_down",
     "shift_ticks",
@@ -303,6 +304,58 @@ def _seconds(a: _dt.datetime, b: _dt.datetime) -> float:
     return (a - b).total_seconds()
 
 
+def _target(state: RepriceState, peg: Decimal, concession: int) -> tuple[Decimal, bool]:
+    """Where the order should rest for `peg` and `concession`, and whether the entry cap
+    held it back."""
+    target = shift_ticks(peg, concession, state.legs)
+    capped = False
+    if state.cap is not None and target > state.cap:
+        target = state.cap
+        capped = True
+    if state.hi is not None and target > state.hi:
+        target = state.hi
+    if state.lo is not None and target < state.lo:
+        target = state.lo
+    return target, capped
+
+
+def quiet(state: RepriceState) -> tuple[_dt.datetime, Decimal, Decimal]:
+    """How long `step` leaves `state` alone: `(until, lo, hi)` such that, for any `now`
+    before `until` and any mid whose snapped value (`snap_mid(mid, state.legs)`) lies in
+    `[lo, hi]`, `step(state, now, mid)` returns `state` itself and no replacement.
+
+    The peg holds while the snapped mid stays within its tolerance. The next thing to
+    happen is then the nudge that falls due `nudge_after` after `wait_since` once the
+    throttle allows it (`min_interval` after `last_replace`) — never, for an entry at
+    its cap — or, when the order does not rest where its walk wants it (a replacement
+    the throttle held back), the throttle's release. A disabled walk never acts.
+    """
+    if not state.enabled:
+        return _FOREVER, _NO_LOW, _NO_HIGH
+    legs = state.legs
+    released = state.last_replace + _dt.timedelta(seconds=state.min_interval)
+    if (state.intent == OPENING and state.cap is not None
+            and shift_ticks(state.peg, state.concession + 1, legs) > state.cap):
+        until = _FOREVER  # at its cap: only a peg move (outside the band) changes anything
+    else:
+        until = max(state.wait_since + _dt.timedelta(seconds=state.nudge_after), released)
+    target, _ = _target(state, state.peg, state.concession)
+    if target != state.price and released < until:
+        until = released
+    # `step` compares (now - t).total_seconds() with whole seconds: stop a millisecond
+    # early, so float rounding can only wake the order early, never late.
+    tol = state.tolerance
+    if until is not _FOREVER:
+        until -= _EARLY
+    return until, shift_ticks(state.peg, -tol, legs), shift_ticks(state.peg, tol, legs)
+
+
+_EARLY = _dt.timedelta(milliseconds=1)
+_FOREVER = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+_NO_LOW = Decimal("-1e9")
+_NO_HIGH = Decimal("1e9")
+
+
 def step(
     state: RepriceState, now: _dt.datetime, mid: Decimal
 ) -> tuple[RepriceState, LimitPrice | None, str]:
@@ -334,8 +387,9 @@ def step(
     nudged = at_cap = throttled = False
     if due:
         if opening and state.cap is not None and shift_ticks(peg, concession + 1, legs) > state.cap:
+            # Nothing to concede. The wait is not restarted: only a peg move can make
+            # room under the cap, and a move restarts an entry's wait anyway.
             at_cap = True
-            wait_since = now
         elif can_replace:
             concession += 1
             nudged = True
@@ -345,16 +399,7 @@ def step(
         else:
             throttled = True  # the nudge waits for the throttle
 
-    uncapped = shift_ticks(peg, concession, legs)
-    target = uncapped
-    capped = False
-    if state.cap is not None and target > state.cap:
-        target = state.cap
-        capped = True
-    if state.hi is not None and target > state.hi:
-        target = state.hi
-    if state.lo is not None and target < state.lo:
-        target = state.lo
+    target, capped = _target(state, peg, concession)
 
     if target == state.price and not (moved or due):  # the common case: nothing changed
         return state, None, Reason.HOLD

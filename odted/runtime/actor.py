@@ -21,6 +21,10 @@ lost after a commit.
 Ticks never queue: the engine calls `offer_tick`; an idle actor runs `on_tick` at once
 (synchronously, no task at all); a busy one keeps only the newest tick and processes it
 when it finishes its current item.
+
+An actor whose tick left nothing to do may set `watch` (`odted.runtime.watch`): while
+the watch holds, a tick is only noted (`on_quiet_tick`), not taken in full. Handling any
+message or tick work drops the watch, so the next tick is taken in full again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import trio
 
 from odted.domain.chain import Tick
 from odted.runtime.errors import Refusal
+from odted.runtime.watch import Watch
 from odted.store.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +82,7 @@ class Actor:
 
     mailbox_size = 64
     __slots__ = ("key", "_mailbox", "_pending_tick", "_tick_work", "_busy", "_draining", "_running",
-                 "last_tick_seq", "schedule_drain", "tick_work_done")
+                 "last_tick_seq", "schedule_drain", "tick_work_done", "watch")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -90,6 +95,7 @@ class Actor:
         self.last_tick_seq = 0
         self.schedule_drain: Callable[[Actor], None] = _no_host
         self.tick_work_done: Callable[[], None] = _nothing
+        self.watch: Watch | None = None  # set by on_tick: the coming ticks change nothing while it holds
 
     # -- subclass interface -----------------------------------------------------------
 
@@ -103,6 +109,9 @@ class Actor:
     def on_tick(self, tick: Tick) -> TickWork | None:
         """Process a tick synchronously; return work to await, or None."""
         return None
+
+    def on_quiet_tick(self, tick: Tick) -> None:
+        """Note a tick that the actor's `watch` says changes nothing (the latest tick)."""
 
     def finished(self) -> bool:
         """True when the actor has nothing more to do and may be dropped."""
@@ -121,10 +130,18 @@ class Actor:
         if self._busy or self._tick_work:
             self._pending_tick = tick
             return False
+        watch = self.watch
+        if watch is not None:
+            if watch.holds(tick):
+                self.last_tick_seq = tick.seq
+                self.on_quiet_tick(tick)
+                return False
+            self.watch = None
         return self._run_tick(tick, counted=True)
 
     def _run_tick(self, tick: Tick, *, counted: bool) -> bool:
         self.last_tick_seq = tick.seq
+        self.watch = None
         try:
             work = self.on_tick(tick)
         except Exception as exc:
@@ -207,6 +224,7 @@ class Actor:
                         await item()
                     finally:
                         self._busy = False
+                        self.watch = None
                     del work[0]
                     if counted:
                         self.tick_work_done()
@@ -235,6 +253,7 @@ class Actor:
             raise  # the supervisor logs it and rebuilds the actor from the database
         finally:
             self._busy = False
+            self.watch = None  # the message may have changed what the watch was made of
             if env.result is None:  # cancelled mid-message
                 env.result = outcome.Error(ActorStopped(self.key))
             env.done.set()

@@ -48,6 +48,7 @@ from odted.domain.orders import Order, OrderDenied, OrderLeg, OrderRequest, Tick
 from odted.domain.positions import Position
 from odted.domain.program import ProgramState
 from odted.domain.reprice import CLOSING, OPENING, LimitPrice, RepricePolicy, RepriceState
+from odted.domain.reprice import quiet as reprice_quiet
 from odted.domain.reprice import step as reprice_step
 from odted.domain.pricing import ComboQuote
 from odted.domain.risk import DrawdownGuard, ErrorBudget, Holding, RiskPolicy, check_new_order, holdings_of, record_error
@@ -56,6 +57,7 @@ from odted.domain.validation import validate_order
 from odted.runtime.actor import TickWork
 from odted.runtime.errors import Refusal
 from odted.runtime.live import LiveDeps, LiveSim, Reply, _Event, _tx_rows, combo_key, encode
+from odted.runtime.watch import PEG, Watch
 from odted.store import bot_sessions as bs
 from odted.store import live as repo
 from odted.store.db import DatabaseUnavailable
@@ -147,12 +149,58 @@ def _shared(cache: dict[str, Any], raw: str, decode: Any, limit: int) -> Any:
     return value
 
 
+class Walks:
+    """Re-pricing walks shared among sessions. Equal walk states are one object (interned
+    when an order starts walking), and stepping one walk object on one tick is computed
+    once for every session whose order rests on it: the sessions of one strategy started
+    together walk in step, so they keep sharing the states their steps return. Walk
+    states are frozen, so sharing them is safe; all of this is memory and time only."""
+
+    _LIMIT = 65536
+
+    def __init__(self) -> None:
+        self._interned: dict[RepriceState, RepriceState] = {}
+        self._seq = -1
+        self._steps: dict[tuple[int, Decimal], tuple[RepriceState, Any]] = {}
+        self._quiet: dict[int, tuple[RepriceState, Any]] = {}
+
+    def intern(self, walk: RepriceState) -> RepriceState:
+        return _shared(self._interned, walk, _same, self._LIMIT)
+
+    def step(self, walk: RepriceState, tick: Tick, mid: Decimal) -> tuple[RepriceState, LimitPrice | None, str]:
+        """`reprice.step(walk, tick.ts, mid)`, memoized for the tick."""
+        if tick.seq != self._seq:
+            self._seq = tick.seq
+            self._steps = {}
+        key = (id(walk), mid)
+        got = self._steps.get(key)
+        if got is None or got[0] is not walk:
+            result = reprice_step(walk, tick.ts, mid)
+            self._steps[key] = (walk, result)
+            return result
+        return got[1]  # type: ignore[no-any-return]
+
+    def quiet(self, walk: RepriceState) -> tuple[datetime, Decimal, Decimal]:
+        """`reprice.quiet(walk)`, memoized."""
+        got = self._quiet.get(id(walk))
+        if got is None or got[0] is not walk:
+            if len(self._quiet) >= self._LIMIT:
+                self._quiet.clear()
+            got = self._quiet[id(walk)] = (walk, reprice_quiet(walk))
+        return got[1]  # type: ignore[no-any-return]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
 @dataclass
 class BotDeps:
     logs_dir: Path
     on_status: Any = None  # callable(session_id, status) after a status change commits
     programs: Programs = field(default_factory=Programs)
     policies: Policies = field(default_factory=Policies)
+    walks: Walks = field(default_factory=Walks)
     dropped_plans: int = 0
     _dropped_seq: int = -1
 
@@ -293,7 +341,8 @@ class BotSim(LiveSim):
     """See the module docstring."""
 
     __slots__ = ("bots", "session", "status", "program", "state", "risk", "reprice", "meta", "walks", "guard",
-                 "budget", "stale", "max_drawdown", "_flatten_on_kill", "_strategy_orders", "_holdings")
+                 "budget", "stale", "max_drawdown", "_flatten_on_kill", "_strategy_orders", "_holdings",
+                 "_program_quiet")
 
     def __init__(self, sim_id: UUID, deps: LiveDeps, bots: BotDeps, *, readonly: bool = False) -> None:
         super().__init__(sim_id, deps, readonly=readonly)
@@ -313,6 +362,8 @@ class BotSim(LiveSim):
         self._flatten_on_kill = False
         self._strategy_orders: tuple[StrategyOrder, ...] | None = None  # cached until orders change
         self._holdings: tuple[int, tuple[Holding, ...]] | None = None  # (book revision, holdings)
+        # (state, program.quiet_until(state)) after a quiet step, until the state or the orders change
+        self._program_quiet: tuple[ProgramState, datetime | None] | None = None
 
     def strategy_orders(self) -> tuple[StrategyOrder, ...]:
         """The strategy's orders as `ctx.orders` shows them (cached until orders change)."""
@@ -321,6 +372,24 @@ class BotSim(LiveSim):
             self._strategy_orders = tuple(StrategyOrder(order=orders[oid], intent=intent, tag=tag)
                                           for oid, (intent, tag) in self.meta.items() if oid in orders)
         return self._strategy_orders
+
+    def _orders_changed(self) -> None:
+        """Forget what was derived from the orders: `ctx.orders`, the program's quiet promise."""
+        self._strategy_orders = None
+        self._program_quiet = None
+
+    def _program_quiet_until(self, now: datetime) -> datetime | None:
+        """The program's `quiet_until` for its current state (call it after a quiet step
+        only); kept until the state or the orders change. None: no promise."""
+        cached = self._program_quiet
+        state = self.state
+        if cached is None or cached[0] is not state:
+            quiet_until = getattr(self.program, "quiet_until", None)
+            until = None if quiet_until is None or state is None else quiet_until(state, now)
+            if state is None:
+                return None
+            cached = self._program_quiet = (state, until)
+        return cached[1]
 
     def _risk_holdings(self, book: Book) -> tuple[Holding, ...]:
         """`holdings_of(book)`, cached while the book's positions stay as they are (the
@@ -359,8 +428,9 @@ class BotSim(LiveSim):
 
     def _walk(self, intent: str, order: Order, ticket: Any, now: datetime) -> RepriceState:
         assert order.price is not None and order.price_effect is not None
-        return RepriceState.start(intent, self.reprice, order.price, order.price_effect, len(ticket.legs), now,
-                                  one_sided=ticket.all_buys or ticket.all_sells)
+        return self.bots.walks.intern(RepriceState.start(
+            intent, self.reprice, order.price, order.price_effect, len(ticket.legs), now,
+            one_sided=ticket.all_buys or ticket.all_sells))
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -375,7 +445,7 @@ class BotSim(LiveSim):
         try:
             return await super().handle(message)
         finally:
-            self._strategy_orders = None
+            self._orders_changed()
 
     async def _kill(self, flatten: bool) -> Reply:
         if self.status in _QUIET:
@@ -420,8 +490,8 @@ class BotSim(LiveSim):
 
     # -- ticks -------------------------------------------------------------------------------
 
-    def on_tick(self, tick: Tick) -> TickWork | None:
-        work = super().on_tick(tick)  # marks, history, fills, the close
+    def _take_tick(self, tick: Tick) -> TickWork | None:
+        work = super()._take_tick(tick)  # marks, history, fills, the close
         if self.book is None or self.sim is None:
             return work
         if work is not None:  # fills or the close: commit them, then plan on what is now true
@@ -451,6 +521,41 @@ class BotSim(LiveSim):
             await self._commit_plan(tick, plan)
         except DatabaseUnavailable:
             self.bots.plan_dropped(tick.seq, self.key)
+
+    def _quiet_watch(self, tick: Tick) -> Watch | None:
+        """After a tick that planned nothing durable: the simulation's fill bands plus,
+        for a running bot, each walk's `reprice.quiet` (its next nudge, its peg's
+        tolerance) and the program's `quiet_until` (its next entry time, its exit time).
+        A stale, killing or still-starting bot, and one holding positions (its drawdown
+        guard and its exits read every tick), takes every tick in full."""
+        if self.status in _PLANNING:
+            if self.status != "running" or self.stale or self.program is None:
+                return None
+            until = self._program_quiet_until(tick.ts)
+            if until is None:
+                return None
+            bands = self._fill_bands()
+            if bands is None:
+                return None
+            walks = self.bots.walks
+            for oid, walk in self.walks.items():
+                entry = self.tickets.get(oid)
+                if entry is None:
+                    continue
+                walk_until, lo, hi = walks.quiet(walk)
+                if walk_until < until:
+                    until = walk_until
+                if walk.enabled:
+                    bands.append((entry[1], entry[0].legs, PEG, lo, hi, walk.legs))
+        elif self.status in _QUIET:
+            bands = self._fill_bands()  # a halted or killed bot only settles: as a plain simulation
+            if bands is None:
+                return None
+            until = self.sim.end_time  # type: ignore[union-attr]
+        else:
+            return None
+        end = self.sim.end_time  # type: ignore[union-attr]
+        return self.deps.watches.make(until if until < end else end, bands)
 
     def _adopt_quiet(self, plan: _Plan) -> None:
         """Keep what a plan with nothing to commit changed in memory (walk timers, the guard)."""
@@ -505,6 +610,7 @@ class BotSim(LiveSim):
                 return plan
         # re-pricing of the strategy's resting orders
         combos = self.deps.combos
+        walks = self.bots.walks
         for oid, walk in self.walks.items():
             entry = self.tickets.get(oid)
             if entry is None:
@@ -513,7 +619,7 @@ class BotSim(LiveSim):
             combo = combos.get(key, ticket.legs, tick)
             if combo is None:
                 continue
-            walk2, new, reason = reprice_step(walk, tick.ts, combo.raw_mid)
+            walk2, new, reason = walks.step(walk, tick, combo.raw_mid)
             if walk2 is not walk:
                 plan.walks[oid] = walk2
             if new is not None:
@@ -525,7 +631,10 @@ class BotSim(LiveSim):
                     data={"event": "reprice", "tag": tag, "intent": intent, "order_id": oid,
                           "price": new.price, "price_effect": new.price_effect, "reason": reason,
                           "mid": combo.raw_mid}))
-        # the strategy
+        # the strategy, unless its last quiet step promised quiet until later
+        cached = self._program_quiet
+        if cached is not None and cached[0] is self.state and cached[1] is not None and tick.ts < cached[1]:
+            return plan
         ctx = _Recorder(self, tick, plan)
         state = self.program.step(self.state, ctx)
         if state is not self.state:
@@ -670,7 +779,7 @@ class BotSim(LiveSim):
         await self._commit(w, events)
 
         # durable: apply
-        self._strategy_orders = None
+        self._orders_changed()
         self._order_seq = seq
         for o, _ in bodies:
             self.orders[o.id] = o
@@ -717,7 +826,7 @@ class BotSim(LiveSim):
         try:
             await super()._settle_tick(tick, fills, closing)
         finally:
-            self._strategy_orders = None  # fills change the orders' status
+            self._orders_changed()  # fills change the orders' status
         if closing and self.ended and self.session is not None:
             await self._finalize(tick)
 

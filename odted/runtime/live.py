@@ -58,6 +58,7 @@ from odted.runtime.errors import Refusal
 from odted.runtime.events import EventHub, encode_envelope
 from odted.runtime.history import HistoryWriter
 from odted.runtime.settings import UserSettingsCache
+from odted.runtime.watch import FILL, Band, Watch, Watches
 from odted.store import live as repo
 from odted.store.committer import Committer
 from odted.store.db import Conn, Database, DatabaseUnavailable, UniqueViolation
@@ -204,6 +205,10 @@ class LiveDeps:
     new_uuid: Callable[[], UUID] = uuid.uuid4
     on_ended: Callable[[LiveSim], None] = field(default=lambda sim: None)
     combos: ComboCache = field(default_factory=ComboCache)
+    watches: Watches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.watches = Watches(self.combos, self.settings)
 
 
 class _Event:
@@ -512,6 +517,40 @@ class LiveSim(Actor):
     # -- ticks ------------------------------------------------------------------------
 
     def on_tick(self, tick: Tick) -> TickWork | None:
+        work = self._take_tick(tick)
+        if work is None and not self._ended and self.sim is not None:
+            self.watch = self._quiet_watch(tick)
+        return work
+
+    def on_quiet_tick(self, tick: Tick) -> None:
+        self.tick = tick
+
+    def _quiet_watch(self, tick: Tick) -> Watch | None:
+        """What keeps the coming ticks quiet after one that left nothing to do
+        (`odted.runtime.watch`): a flat simulation whose pending orders are all limits
+        waits for one of them to reach its fill threshold, or for its close. One holding
+        positions is marked and recorded every tick: no watch."""
+        bands = self._fill_bands()
+        if bands is None:
+            return None
+        assert self.sim is not None
+        return self.deps.watches.make(self.sim.end_time, bands)
+
+    def _fill_bands(self) -> list[Band] | None:
+        """A `FILL` band per pending order, or None when a tick could change the book (it
+        holds positions, whose marks move) or an order is not a plain limit."""
+        book = self.book
+        if book is None or book.has_positions:
+            return None
+        slippage = self.deps.settings.get(self.user_id)[1]
+        bands: list[Band] = []
+        for ticket, key in self.tickets.values():
+            if ticket.type != "limit" or ticket.limit is None:
+                return None
+            bands.append((key, ticket.legs, FILL, ticket.limit - slippage, None, len(ticket.legs)))
+        return bands
+
+    def _take_tick(self, tick: Tick) -> TickWork | None:
         sim = self.sim
         book = self.book
         if sim is None or book is None or self._ended:

@@ -25,6 +25,7 @@ class UserSettingsCache:
         self._loader = loader
         self._default = (FeeSchedule.default(), default_slippage)
         self._by_user: dict[UUID, Settings] = {}
+        self.version = 0  # bumped by every `put`: a quiet actor's watch ends with it (runtime.watch)
 
     async def ensure(self, user_id: UUID) -> Settings:
         got = self._by_user.get(user_id)
@@ -39,6 +40,7 @@ class UserSettingsCache:
 
     def put(self, user_id: UUID, fees: FeeSchedule, slippage: Decimal) -> None:
         self._by_user[user_id] = (fees, slippage)
+        self.version += 1
 
 
 def settings_cache_for(users: Any) -> UserSettingsCache:

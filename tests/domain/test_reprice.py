@@ -17,12 +17,13 @@ from odted.domain.reprice import (
     RepricePolicy,
     RepriceState,
     policy_errors,
+    quiet,
     shift_ticks,
     step,
     tick_down,
     tick_up,
 )
-from odted.domain.ticks import is_on_tick
+from odted.domain.ticks import is_on_tick, snap_mid
 
 T0 = datetime(2025, 1, 15, 15, 0, tzinfo=UTC)
 DEFAULTS = RepricePolicy()
@@ -368,3 +369,66 @@ def test_every_exit_price_is_on_the_grid_and_replacements_respect_the_interval(
             assert is_on_tick(new.price, legs)
             assert t - last >= min_interval
             last = t
+
+
+# -- quiet: how long a walk is left alone (what lets a resting bot sleep through ticks) ----
+
+
+@st.composite
+def walks_in_progress(draw):
+    """A walk of either intent, driven some way along by a random market, and the time
+    it was last stepped."""
+    legs = draw(legs_st)
+    intent = draw(st.sampled_from(["opening", "closing"]))
+    block = dict(nudge_after_seconds=draw(st.integers(1, 30)), min_interval_seconds=draw(st.integers(1, 10)),
+                 flat_tolerance_ticks=draw(st.integers(0, 3)), enabled=draw(st.booleans() | st.just(True)))
+    policy = (RepricePolicy(opening=OpeningReprice(max_concession=D("0.05") * draw(st.integers(0, 6)), **block))
+              if intent == "opening" else RepricePolicy(closing=ClosingReprice(**block)))
+    effect = draw(st.sampled_from(["debit", "credit"]))
+    state = RepriceState.start(intent, policy, shift_ticks(D("0"), draw(st.integers(1, 80)), legs), effect, legs, T0)
+    signed = state.price
+    t = 0
+    for dt, move in draw(st.lists(st.tuples(st.integers(1, 12), st.integers(-6, 6)), max_size=40)):
+        t += dt
+        signed += D("0.025") * move
+        state, _, _ = step(state, at(t), signed)
+    return state, t
+
+
+@settings(max_examples=300, deadline=None)
+@given(walks_in_progress(), st.data())
+def test_a_quiet_walk_holds_for_any_time_before_until_and_any_mid_in_its_band(case, data):
+    state, t = case
+    # stepped once more at t (the step a bot takes before it asks), with a mid in the band
+    until, lo, hi = quiet(state)
+    if not state.enabled:
+        assert step(state, at(t + 3600), D("12.34"))[0] is state
+        return
+    assert lo <= state.peg <= hi
+    for _ in range(5):
+        ms = data.draw(st.integers(0, 40_000))
+        now = at(t) + timedelta(milliseconds=ms)
+        grid = data.draw(st.integers(-30, 30))
+        mid = shift_ticks(state.peg, grid, state.legs) + data.draw(st.sampled_from([D(0), D("0.01"), D("-0.01")]))
+        if now >= until or now < state.last_replace or not lo <= snap_mid(mid, state.legs) <= hi:
+            continue
+        after, new, _ = step(state, now, mid)
+        assert after is state and new is None, (now, mid, until, lo, hi)
+
+
+@settings(max_examples=200, deadline=None)
+@given(walks_in_progress())
+def test_a_quiet_walk_is_woken_no_later_than_its_next_change(case):
+    """Stepping second by second in a market that stays at the peg: the first tick that
+    changes the walk comes at or after `until` (a promise that ends too early only costs a
+    step; one that ends too late would skip a nudge)."""
+    state, t = case
+    if not state.enabled:
+        return
+    until, _, _ = quiet(state)
+    for s in range(1, 120):
+        now = at(t) + timedelta(seconds=s)
+        after, new, _ = step(state, now, state.peg)
+        if after is not state or new is not None:
+            assert now >= until
+            return
