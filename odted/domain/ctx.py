@@ -35,6 +35,15 @@ Rules a program relies on:
 - A program never reads a clock, never sleeps, never draws randomness: stepped over the
   same ticks with the same answers, it makes the same decisions.
 
+A program is an object with `initial_state()` and `step(state, ctx) -> state` (the same
+state object when nothing changed). It may also offer `quiet_until(state, now)`: after a
+step that changed nothing and recorded nothing, a time before which stepping `state`
+again changes nothing and records nothing either, as long as the session's orders and
+positions change only by re-pricing (a replacement keeps its tag and stays working), or
+None. The bot then skips the program's steps until that time or such a change, and a
+bot with nothing else to do sleeps through the ticks in between (`odted.runtime.watch`).
+A program without it is stepped on every tick.
+
 Strike selection (`select_strike`) is the builder's: the strike whose put or call is
 nearest a target delta (unsigned), a number of points from spot (signed: -50 is 50
 points below), or a premium (the option's mid). A strike whose quote is missing or not

@@ -200,9 +200,11 @@ class BuilderProgram(msgspec.Struct, frozen=True):
 
     def quiet_until(self, state: ProgramState, now: _dt.datetime) -> _dt.datetime | None:
         """How long `step` leaves `state` alone if the session's orders and positions do
-        not change: stepping it on any tick before the returned time returns `state`
-        itself and calls nothing on the ctx but its reads. None: no such promise (a trade
-        is open, so every tick checks its exit against the market).
+        not change but by re-pricing (`odted.domain.ctx`): stepping it on any tick before
+        the returned time returns `state` itself and calls nothing on the ctx but its
+        reads. None: no such promise (a trade is open, so every tick checks its exit
+        against the market). A re-priced order keeps its tag and stays pending, which is
+        all `_follow_entry` and the exiting phase look at.
 
         Call it only after a step that returned `state` unchanged and recorded nothing;
         it relies on that step's outcome (e.g. an entry order still working).

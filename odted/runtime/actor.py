@@ -113,6 +113,10 @@ class Actor:
     def on_quiet_tick(self, tick: Tick) -> None:
         """Note a tick that the actor's `watch` says changes nothing (the latest tick)."""
 
+    def on_woken(self, tick: Tick, watch: Watch) -> TickWork | None:
+        """Take a tick that broke the actor's `watch` (by default, as any other tick)."""
+        return self.on_tick(tick)
+
     def finished(self) -> bool:
         """True when the actor has nothing more to do and may be dropped."""
         return False
@@ -131,19 +135,17 @@ class Actor:
             self._pending_tick = tick
             return False
         watch = self.watch
-        if watch is not None:
-            if watch.holds(tick):
-                self.last_tick_seq = tick.seq
-                self.on_quiet_tick(tick)
-                return False
-            self.watch = None
-        return self._run_tick(tick, counted=True)
+        if watch is not None and watch.holds(tick):
+            self.last_tick_seq = tick.seq
+            self.on_quiet_tick(tick)
+            return False
+        return self._run_tick(tick, counted=True, woken=watch)
 
-    def _run_tick(self, tick: Tick, *, counted: bool) -> bool:
+    def _run_tick(self, tick: Tick, *, counted: bool, woken: Watch | None = None) -> bool:
         self.last_tick_seq = tick.seq
         self.watch = None
         try:
-            work = self.on_tick(tick)
+            work = self.on_tick(tick) if woken is None else self.on_woken(tick, woken)
         except Exception as exc:
             work = _crash(exc)  # raised in the drain: the supervisor rebuilds the actor
         if work is None:

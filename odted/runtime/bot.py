@@ -256,6 +256,7 @@ class _Plan:
     halt_reason: str | None = None
     errors: int = 0  # errors to count against the budget
     guard: DrawdownGuard | None = None
+    program_quiet: bool = False  # the program was not stepped, or stepped and did nothing
 
     @property
     def durable(self) -> bool:
@@ -522,6 +523,51 @@ class BotSim(LiveSim):
         except DatabaseUnavailable:
             self.bots.plan_dropped(tick.seq, self.key)
 
+    def on_woken(self, tick: Tick, watch: Watch) -> TickWork | None:
+        """A tick that broke this session's watch.
+
+        The bots of one strategy started together hold one watch, and their walks are
+        the same shared objects (`Walks`). The first of them to be woken takes the tick
+        in full; when that left nothing to commit (its walks stepped, a new watch), the
+        others in the same situation — the same walks, program promise, slippage and
+        close — take the same outcome instead of working it out again: stepping the
+        same walks on the same tick gives the same new ones, and their fill checks are
+        the broken watch's, which they share. Anything else takes the tick in full.
+        """
+        situation = self._situation(tick, watch)
+        if situation is None:
+            return self.on_tick(tick)
+        walks = self.walks
+        seen = watch.outcome(tick.seq, situation)
+        if seen is not None:
+            before, after, next_watch = seen
+            if all(a is b for a, b in zip(before, walks.values())):
+                for oid, walk in zip(list(walks), after):
+                    walks[oid] = walk
+                self.tick = tick
+                self.watch = next_watch
+                return None
+        before = tuple(walks.values())
+        work = self.on_tick(tick)
+        if work is None and self.watch is not None and len(self.walks) == len(before):
+            watch.record(tick.seq, situation, (before, tuple(self.walks.values()), self.watch))
+        return work
+
+    def _situation(self, tick: Tick, watch: Watch) -> tuple[Any, ...] | None:
+        """What decides this session's take on a tick that broke `watch`, besides the
+        watch: None unless it is running, fresh, flat, its program is promised quiet on
+        this tick, and the user's settings are those the watch was made with."""
+        if self.status != "running" or self.stale or not watch.settings_current():
+            return None
+        cached = self._program_quiet
+        if cached is None or cached[0] is not self.state or cached[1] is None or tick.ts >= cached[1]:
+            return None
+        book = self.book
+        if book is None or book.has_positions or self.sim is None:
+            return None
+        return (cached[1], self.sim.end_time, self.deps.settings.get(self.sim.user_id)[1],
+                *map(id, self.walks.values()))
+
     def _quiet_watch(self, tick: Tick) -> Watch | None:
         """After a tick that planned nothing durable: the simulation's fill bands plus,
         for a running bot, each walk's `reprice.quiet` (its next nudge, its peg's
@@ -634,11 +680,15 @@ class BotSim(LiveSim):
         # the strategy, unless its last quiet step promised quiet until later
         cached = self._program_quiet
         if cached is not None and cached[0] is self.state and cached[1] is not None and tick.ts < cached[1]:
+            plan.program_quiet = True
             return plan
+        actions, entries = len(plan.actions), len(plan.entries)
         ctx = _Recorder(self, tick, plan)
         state = self.program.step(self.state, ctx)
         if state is not self.state:
             plan.state = state
+        else:
+            plan.program_quiet = len(plan.actions) == actions and len(plan.entries) == entries
         return plan
 
     def deny_new(self, intent: str, request: OrderRequest, plan: _Plan) -> OrderDenied | None:
@@ -778,8 +828,13 @@ class BotSim(LiveSim):
             w.execute(repo.MARK_TRADED, self.id)
         await self._commit(w, events)
 
-        # durable: apply
-        self._orders_changed()
+        # durable: apply. Re-pricing alone (every replacement resting, nothing filled at
+        # placement) keeps the program's quiet promise (ctx.py).
+        if (plan.program_quiet and status is None and not txs and all(isinstance(a, _Replace) for a in plan.actions)
+                and all(o.is_pending for o, *_ in placed)):
+            self._strategy_orders = None
+        else:
+            self._orders_changed()
         self._order_seq = seq
         for o, _ in bodies:
             self.orders[o.id] = o

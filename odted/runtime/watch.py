@@ -24,7 +24,10 @@ A watch holds for a tick when all of these are true:
 
 Sessions in the same situation (bots of one strategy started together) leave equal
 watches; `Watches.make` returns one shared object for them, and a watch answers a tick
-once however many actors ask.
+once however many actors ask. When a tick breaks a shared watch, the actors holding it
+are woken one by one (`Actor.on_woken`); an actor may `record` what it made of the tick
+under a key that captures the rest of its situation, and the next ones in the same
+situation take that `outcome` instead of working it out again (`BotSim.on_woken`).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ Band = tuple[Any, tuple[TicketLeg, ...], int, Decimal, Decimal | None, int]
 class Watch:
     """See the module docstring. Made by `Watches.make`; immutable but for its memo."""
 
-    __slots__ = ("until", "bands", "_combos", "_settings", "_version", "_seq", "_holds")
+    __slots__ = ("until", "bands", "_combos", "_settings", "_version", "_seq", "_holds", "_outcomes")
 
     def __init__(self, until: datetime, bands: tuple[Band, ...], combos: Any, settings: Any) -> None:
         self.until = until
@@ -63,6 +66,7 @@ class Watch:
         self._version = settings.version
         self._seq = -1
         self._holds = False
+        self._outcomes: tuple[int, dict[Any, Any]] | None = None
 
     def holds(self, tick: Tick) -> bool:
         """Whether `tick` changes nothing for the actors that left this watch."""
@@ -71,6 +75,26 @@ class Watch:
         self._seq = tick.seq
         self._holds = held = self._check(tick)
         return held
+
+    def settings_current(self) -> bool:
+        """Whether the user settings are still those this watch was made with."""
+        return self._settings.version == self._version
+
+    def outcome(self, seq: int, situation: Any) -> Any:
+        """What the first holder in `situation` made of tick `seq`, which broke this
+        watch (`record`); None when none has yet."""
+        outcomes = self._outcomes
+        if outcomes is None or outcomes[0] != seq:
+            return None
+        return outcomes[1].get(situation)
+
+    def record(self, seq: int, situation: Any, outcome: Any) -> None:
+        """Keep what a holder in `situation` made of tick `seq`, for the holders after it
+        (only the latest tick's outcomes are kept)."""
+        outcomes = self._outcomes
+        if outcomes is None or outcomes[0] != seq:
+            outcomes = self._outcomes = (seq, {})
+        outcomes[1][situation] = outcome
 
     def _check(self, tick: Tick) -> bool:
         if tick.closing or tick.ts >= self.until or self._settings.version != self._version:
