@@ -33,7 +33,7 @@ _encode = msgspec.json.Encoder(decimal_format="string").encode
 
 
 class HistoryWriter:
-    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 10_000) -> None:
+    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 30_000) -> None:
         self._db = db
         self._interval = interval
         self._max_rows = max_rows

@@ -34,6 +34,7 @@ import trio
 
 from _daemon import machine
 from _runtime import PUT_SPREAD, rss_bytes, runtime
+from odted.daemon import tune_gc
 from odted.domain.reprice import OpeningReprice, RepricePolicy
 from odted.domain.risk import RiskPolicy
 
@@ -75,6 +76,7 @@ async def bench(n: int, ticks: int, scenario: str, traced: bool) -> str:
             if traced:
                 traced_per = f", {tracemalloc.get_traced_memory()[0] / (n - 1) / 1024:.1f} KiB traced"
                 tracemalloc.stop()
+            tune_gc()  # as the daemon does once serving
             tick = rt.publish_at(10, 0, 0)  # every session places its entry
             t1 = time.perf_counter()
             await rt.done(tick.seq)
