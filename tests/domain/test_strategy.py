@@ -517,3 +517,71 @@ def test_an_entry_still_unfilled_at_the_exit_time_is_canceled():
     assert at == ny(10, 5)
     assert [o.status for o in bot.orders] == ["canceled"]
     assert len(bot.events("entry_abandoned")) == 1 and bot.events("exit_placed") == []
+
+
+# -- the program's quiet promise (what lets a bot skip its steps: ctx.py) ----------------
+
+
+class PromiseChecked:
+    """Wraps a compiled program: after every step that changed nothing and recorded
+    nothing it takes `quiet_until`; on every later step with the same state, before
+    that time, while the orders change only by re-pricing (each tag's pending/filled
+    view unchanged), it asserts the step is quiet too."""
+
+    def __init__(self, program) -> None:
+        self.program = program
+        self.promise = None  # (state, orders view, until)
+        self.checked = 0
+
+    def initial_state(self):
+        return self.program.initial_state()
+
+    def step(self, state, ctx):
+        view = frozenset((o.tag, o.status == "pending", o.status == "filled") for o in ctx.orders)
+        before = (len(ctx.orders), len(ctx.logs), len(ctx.signals))
+        new = self.program.step(state, ctx)
+        quiet = new is state and (len(ctx.orders), len(ctx.logs), len(ctx.signals)) == before
+        promise = self.promise
+        if promise is not None and promise[0] is state and promise[1] == view and ctx.now < promise[2]:
+            assert quiet, (ctx.now, promise[2], ctx.logs[before[1]:])
+            self.checked += 1
+        if not quiet:
+            self.promise = None
+        elif promise is None or promise[0] is not state or promise[1] != view:
+            until = self.program.quiet_until(state, ctx.now)
+            self.promise = None if until is None else (state, view, until)
+        return new
+
+
+def test_a_quiet_program_stays_quiet_until_its_promise_ends():
+    never = RepricePolicy(opening=OpeningReprice(enabled=False))
+    runs = [
+        (config(), {}, day("rally")),
+        (config(), {}, day("slide")),
+        (config(entry={"times": ["10:00", "10:01"], "max_entries": 1}), {}, window(10, 0, 2)),
+        (config(entry={"times": ["10:00", "10:30", "11:00"]}), {}, window(10, 29, 3)),
+        (config(), {"deny_all": True}, window(10, 0, 2, every=1)),  # retries every 5 s, quiet in between
+        (config(exit={"time": "10:05"}), {"reprice": never}, window(10, 0, 7)),
+        (config(exit={"time": "15:55"}), {}, window(15, 54, 2)),
+    ]
+    checked = 0
+    for c, kw, ticks in runs:
+        bot = MemoryBot(compile_strategy(c), **kw)
+        bot.program = checked_program = PromiseChecked(bot.program)
+        bot.run(ticks)
+        checked += checked_program.checked
+    assert checked > 500  # the promise was put to the test, not only taken
+
+
+def test_the_promise_names_the_next_entry_time_the_exit_time_or_nothing():
+    program = compile_strategy(config(entry={"times": ["10:00", "10:30"]}, exit={"time": "15:55"})).program
+    state = program.initial_state()
+    assert program.quiet_until(state, ny(9, 59, 30)) == ny(10, 0)
+    bot = MemoryBot(compile_strategy(config(entry={"times": ["10:00", "10:30"]})),
+                    reprice=RepricePolicy(opening=OpeningReprice(enabled=False))).run(window(10, 0, 1))
+    assert [t.phase for t in bot.state.trades] == ["entering"]
+    assert program.quiet_until(bot.state, ny(10, 0, 55)) == ny(10, 30), "the next entry comes before the exit"
+    done = msgspec.structs.replace(bot.state, next_entry=2)
+    assert program.quiet_until(done, ny(10, 31)) == ny(15, 55), "an entering trade is canceled at the exit time"
+    opened = msgspec.structs.replace(done, trades=(msgspec.structs.replace(done.trades[0], phase="open"),))
+    assert program.quiet_until(opened, ny(10, 31)) is None, "an open trade checks its exit every tick"
