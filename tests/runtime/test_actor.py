@@ -4,12 +4,14 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from functools import partial
+from uuid import uuid4
 
 import pytest
 import trio
 import trio.testing
 
 from odted.domain.chain import OptionQuote, StrikeQuotes, Tick
+from odted.domain.fees import FeeSchedule
 from odted.market.bus import TickBus
 from odted.runtime.actor import Actor, ActorBusy, ActorStopped
 from odted.runtime.errors import Refusal
@@ -246,3 +248,67 @@ async def test_rebuilding_while_the_database_is_down_waits_without_using_up_rest
     await trio.sleep(2)
     b = sup.get("s")
     assert b is not None and await b.ask("ok", timeout=1) == "done ok"
+
+
+class Sleeper(Recorder):
+    """Leaves a watch after every full tick: quiet until `until` (no price bands)."""
+
+    def __init__(self, watches, until):
+        super().__init__()
+        self.watches = watches
+        self.until = until
+        self.quiet: list[int] = []
+        self.woken: list[tuple[int, object]] = []
+
+    def on_tick(self, t):
+        super().on_tick(t)
+        self.watch = self.watches.make(self.until, [])
+
+    def on_quiet_tick(self, t):
+        self.quiet.append(t.seq)
+
+    def on_woken(self, t, watch):
+        self.woken.append((t.seq, watch))
+        return self.on_tick(t)
+
+
+async def test_a_watch_turns_ticks_into_notes_until_time_a_message_or_new_settings_end_it(nursery):
+    from odted.runtime.live import ComboCache
+    from odted.runtime.settings import UserSettingsCache
+    from odted.runtime.watch import Watches
+
+    async def no_settings(uid):
+        return None
+
+    settings = UserSettingsCache(no_settings, default_slippage=Decimal("0.05"))
+    watches = Watches(ComboCache(), settings)
+    a = Sleeper(watches, until=tick(6).ts)
+    other = Sleeper(watches, until=tick(6).ts)
+    await nursery.start(a.run)
+    await nursery.start(other.run)
+    for s in (1, 2, 3):
+        a.offer_tick(tick(s))
+        other.offer_tick(tick(s))
+    assert (a.ticks, a.quiet) == ([1], [2, 3])
+    assert a.watch is other.watch, "equal watches are one object"
+
+    await a.ask("x", timeout=1)  # a message may change what the watch was made of
+    assert a.watch is None
+    a.offer_tick(tick(4))
+    assert a.ticks == [1, 4] and a.woken == []
+
+    a.offer_tick(tick(5))
+    assert a.quiet == [2, 3, 5]
+    watch = a.watch
+    a.offer_tick(tick(6))  # the watch's time has come
+    assert a.ticks == [1, 4, 6] and a.woken == [(6, watch)]
+
+    a.until = tick(100).ts
+    a.offer_tick(tick(7))
+    settings.put(uuid4(), FeeSchedule.default(), Decimal("0.10"))  # anyone's new settings end every watch
+    a.offer_tick(tick(8))
+    assert a.ticks == [1, 4, 6, 7, 8]
+
+    closing = Tick.build(9, tick(9).ts, Decimal("5950"), Decimal("15"), Decimal("0.005"), [], closing=True)
+    a.offer_tick(closing)
+    assert a.ticks[-1] == 9, "the closing tick is always taken in full"
