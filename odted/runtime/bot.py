@@ -28,7 +28,9 @@ line appended to `<logs_dir>/sessions/<session_id>.jsonl` after the commit.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -407,7 +409,11 @@ class BotSim(LiveSim):
         row = await self.deps.db.run(bs.session_of_simulation, self.id)
         if row is None:
             raise ValueError(f"simulation {self.id} has no bot session")
-        self.session = row
+        # The session keeps its row for its id and the start reply; the policies' JSON is
+        # shared (sessions frozen with one policy hold one string) and the program state
+        # and order tags, now live in `state` and `meta`, are not kept twice.
+        self.session = dataclasses.replace(row, risk=sys.intern(row.risk), reprice=sys.intern(row.reprice),
+                                           program_state=None, order_meta=None)
         self.status = row.status if row.status not in ("scheduled", "registering") else "waiting_for_data"
         self._flatten_on_kill = row.flatten_on_kill
         if self.sim is None or self.book is None:

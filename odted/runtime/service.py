@@ -197,8 +197,9 @@ class LiveService:
                 await self.committer.commit(insert)
             except UniqueViolation:
                 raise Refusal.conflict("live_simulation_exists", "a live simulation is already open") from None
-            make = (lambda: factory(sim.id)) if factory is not None else self._factory(sim.id)
-            actor = await self.supervisor.start(str(sim.id), make)
+            sim_id = sim.id  # the supervisor keeps the factory for rebuilds: not the row it was made from
+            make = (lambda: factory(sim_id)) if factory is not None else self._factory(sim_id)
+            actor = await self.supervisor.start(str(sim_id), make)
             self._track(actor)
         assert isinstance(actor, LiveSim)
         return actor
