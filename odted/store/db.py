@@ -16,6 +16,7 @@ with `503 database_unavailable`.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
@@ -307,9 +308,39 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
-def open_bridge() -> Any:
+@asynccontextmanager
+async def open_bridge() -> AsyncIterator[Any]:
     """The asyncio loop on top of trio that every `Database` of this process runs on."""
-    return trio_asyncio.open_loop()
+    async with trio_asyncio.open_loop() as loop:
+        _compact_cancelled_timers(loop)
+        yield loop
+
+
+def _compact_cancelled_timers(loop: Any) -> None:
+    """Drop cancelled timers from the bridge loop's heap once they are most of it.
+
+    asyncpg arms a timer for every statement's `command_timeout` and cancels it when the
+    answer comes. trio-asyncio keeps a cancelled timer in its heap until it falls due, so
+    at thousands of statements a second the heap holds tens of thousands of dead timers
+    (memory, and a comparison per push and pop). asyncio's own loop compacts its heap
+    when cancelled timers are more than half of it; this gives trio-asyncio's loop the
+    same, through the hook `TimerHandle.cancel` calls (`_timer_handle_cancelled`). A
+    loop without the heap this expects is left alone.
+    """
+    timers = getattr(loop, "_timers", None)
+    if not isinstance(timers, list) or not hasattr(loop, "_timer_handle_cancelled"):
+        return
+    cancelled = 0
+
+    def on_cancel(handle: Any) -> None:
+        nonlocal cancelled
+        cancelled += 1
+        if cancelled > 256 and cancelled * 2 > len(timers):
+            timers[:] = [t for t in timers if not t.cancelled()]
+            heapq.heapify(timers)
+            cancelled = 0
+
+    loop._timer_handle_cancelled = on_cancel
 
 
 @asynccontextmanager
