@@ -384,14 +384,21 @@ class BotSim(LiveSim):
     def _program_quiet_until(self, now: datetime) -> datetime | None:
         """The program's `quiet_until` for its current state (call it after a quiet step
         only); kept until the state or the orders change. None: no promise."""
-        cached = self._program_quiet
         state = self.state
+        if state is None:
+            return None
+        cached = self._program_quiet
         if cached is None or cached[0] is not state:
             quiet_until = getattr(self.program, "quiet_until", None)
-            until = None if quiet_until is None or state is None else quiet_until(state, now)
-            if state is None:
-                return None
-            cached = self._program_quiet = (state, until)
+            cached = self._program_quiet = (state, None if quiet_until is None else quiet_until(state, now))
+        return cached[1]
+
+    def _program_promised(self, tick: Tick) -> datetime | None:
+        """The end of the program's quiet promise when it covers `tick` (the step may be
+        skipped), else None."""
+        cached = self._program_quiet
+        if cached is None or cached[0] is not self.state or cached[1] is None or tick.ts >= cached[1]:
+            return None
         return cached[1]
 
     def _risk_holdings(self, book: Book) -> tuple[Holding, ...]:
@@ -565,13 +572,11 @@ class BotSim(LiveSim):
         this tick, and the user's settings are those the watch was made with."""
         if self.status != "running" or self.stale or not watch.settings_current():
             return None
-        cached = self._program_quiet
-        if cached is None or cached[0] is not self.state or cached[1] is None or tick.ts >= cached[1]:
-            return None
+        promised = self._program_promised(tick)
         book = self.book
-        if book is None or book.has_positions or self.sim is None:
+        if promised is None or book is None or book.has_positions or self.sim is None:
             return None
-        return (cached[1], self.sim.end_time, self.deps.settings.get(self.sim.user_id)[1],
+        return (promised, self.sim.end_time, self.deps.settings.get(self.sim.user_id)[1],
                 *map(id, self.walks.values()))
 
     def _quiet_watch(self, tick: Tick) -> Watch | None:
@@ -684,8 +689,7 @@ class BotSim(LiveSim):
                           "price": new.price, "price_effect": new.price_effect, "reason": reason,
                           "mid": combo.raw_mid}))
         # the strategy, unless its last quiet step promised quiet until later
-        cached = self._program_quiet
-        if cached is not None and cached[0] is self.state and cached[1] is not None and tick.ts < cached[1]:
+        if self._program_promised(tick) is not None:
             plan.program_quiet = True
             return plan
         actions, entries = len(plan.actions), len(plan.entries)

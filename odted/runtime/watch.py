@@ -54,7 +54,8 @@ Band = tuple[Any, tuple[TicketLeg, ...], int, Decimal, Decimal | None, int]
 
 
 class Watch:
-    """See the module docstring. Made by `Watches.make`; immutable but for its memo."""
+    """See the module docstring. Made by `Watches.make`; immutable but for its memos (the
+    answer to the latest tick, the outcomes recorded on the latest tick that broke it)."""
 
     __slots__ = ("until", "bands", "_combos", "_settings", "_version", "_seq", "_holds", "_outcomes")
 
