@@ -156,9 +156,10 @@ class Walks:
     when an order starts walking), and stepping one walk object on one tick is computed
     once for every session whose order rests on it: the sessions of one strategy started
     together walk in step, so they keep sharing the states their steps return. Walk
-    states are frozen, so sharing them is safe; all of this is memory and time only."""
+    states are frozen, so sharing them is safe; all of this is memory and time only.
+    Bounded: past `_LIMIT` entries a table starts afresh (sharing resumes from there)."""
 
-    _LIMIT = 65536
+    _LIMIT = 4096
 
     def __init__(self) -> None:
         self._interned: dict[RepriceState, RepriceState] = {}

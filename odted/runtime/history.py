@@ -40,6 +40,7 @@ class HistoryWriter:
         self._rows: list[tuple[UUID, datetime, tuple[Decimal, ...]]] = []
         self._wake = trio.Event()
         self._flushed = trio.Event()  # set (and replaced) after every flush attempt
+        self._flush_lock = trio.Lock()
         self._running = False
         self.written = 0
         self.dropped = 0
@@ -62,11 +63,15 @@ class HistoryWriter:
             await self._flushed.wait()
 
     async def flush(self) -> None:
-        try:
-            await self._flush()
-        finally:
-            self._flushed.set()
-            self._flushed = trio.Event()
+        """Write the rows waiting. Flushes run one at a time, so when this returns every row
+        added before the call has been written (or, the database being down, kept or
+        dropped as `_flush` says), even if another flush was under way."""
+        async with self._flush_lock:
+            try:
+                await self._flush()
+            finally:
+                self._flushed.set()
+                self._flushed = trio.Event()
 
     async def _flush(self) -> None:
         rows, self._rows = self._rows, []

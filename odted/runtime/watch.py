@@ -32,6 +32,7 @@ situation take that `outcome` instead of working it out again (`BotSim.on_woken`
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -57,7 +58,7 @@ class Watch:
     """See the module docstring. Made by `Watches.make`; immutable but for its memos (the
     answer to the latest tick, the outcomes recorded on the latest tick that broke it)."""
 
-    __slots__ = ("until", "bands", "_combos", "_settings", "_version", "_seq", "_holds", "_outcomes")
+    __slots__ = ("until", "bands", "_combos", "_settings", "_version", "_seq", "_holds", "_outcomes", "__weakref__")
 
     def __init__(self, until: datetime, bands: tuple[Band, ...], combos: Any, settings: Any) -> None:
         self.until = until
@@ -116,22 +117,21 @@ class Watch:
 
 
 class Watches:
-    """Makes watches, sharing one object among equal ones (bounded: past `limit` distinct
-    watches the table starts afresh; the watches already handed out keep working)."""
-
-    _LIMIT = 65536
+    """Makes watches, sharing one object among equal ones; a watch no actor holds any
+    more is forgotten."""
 
     def __init__(self, combos: Any, settings: Any) -> None:
         self._combos = combos
         self._settings = settings
-        self._made: dict[tuple[Any, ...], Watch] = {}
+        self._made: weakref.WeakValueDictionary[tuple[Any, ...], Watch] = weakref.WeakValueDictionary()
+
+    def __len__(self) -> int:
+        return len(self._made)
 
     def make(self, until: datetime, bands: list[Band]) -> Watch:
         version = self._settings.version
         key = (until, version, tuple((b[0], b[2], b[3], b[4], b[5]) for b in bands))
         made = self._made.get(key)
         if made is None:
-            if len(self._made) >= self._LIMIT:
-                self._made.clear()
             made = self._made[key] = Watch(until, tuple(bands), self._combos, self._settings)
         return made

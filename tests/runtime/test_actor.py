@@ -312,3 +312,21 @@ async def test_a_watch_turns_ticks_into_notes_until_time_a_message_or_new_settin
     closing = Tick.build(9, tick(9).ts, Decimal("5950"), Decimal("15"), Decimal("0.005"), [], closing=True)
     a.offer_tick(closing)
     assert a.ticks[-1] == 9, "the closing tick is always taken in full"
+
+
+async def test_a_watch_no_actor_holds_is_forgotten():
+    import gc
+
+    from odted.runtime.live import ComboCache
+    from odted.runtime.settings import UserSettingsCache
+    from odted.runtime.watch import Watches
+
+    async def no_settings(uid):
+        return None
+
+    watches = Watches(ComboCache(), UserSettingsCache(no_settings, default_slippage=Decimal("0.05")))
+    held = [watches.make(tick(s).ts, []) for s in range(100)]
+    assert len(watches) == 100 and watches.make(tick(5).ts, []) is held[5]
+    del held[10:]
+    gc.collect()
+    assert len(watches) == 10
