@@ -5,8 +5,9 @@ one second to the next (a step function: a second with no change writes nothing,
 reads fill the gaps forward). The writer flushes everything gathered once a second (or
 when `max_rows` are waiting) in one `executemany`, off the actors' path. A day run at
 `max` speed makes rows far faster than real time; the engine awaits `wait_room` before
-each tick then, so the rows waiting stay bounded (about twice `max_rows`) instead of
-growing with the backlog of the database. History is derived data: after a crash the
+each tick then, so the rows held stay bounded (about twice `max_rows` plus a tick's)
+instead of growing with the backlog of the database, while a tick's rows are written
+during the next tick rather than before it. History is derived data: after a crash the
 seconds not yet flushed are rewritten from the next change on.
 """
 
@@ -33,7 +34,7 @@ _encode = msgspec.json.Encoder(decimal_format="string").encode
 
 
 class HistoryWriter:
-    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 30_000) -> None:
+    def __init__(self, db: Database, *, interval: float = 1.0, max_rows: int = 10_000) -> None:
         self._db = db
         self._interval = interval
         self._max_rows = max_rows
@@ -41,6 +42,7 @@ class HistoryWriter:
         self._wake = trio.Event()
         self._flushed = trio.Event()  # set (and replaced) after every flush attempt
         self._flush_lock = trio.Lock()
+        self._taken = trio.Event()  # set (and replaced) whenever a flush takes the rows waiting
         self._running = False
         self.written = 0
         self.dropped = 0
@@ -57,10 +59,16 @@ class HistoryWriter:
         return len(self._rows)
 
     async def wait_room(self) -> None:
-        """With `max_rows` waiting, start a flush and wait for the one under way to end."""
+        """With `max_rows` waiting, start a flush; wait only if one is still under way (the
+        database is not keeping up). A producer that calls this between batches never
+        waits on a flush it started itself, and the rows held (being written and waiting)
+        stay within about twice `max_rows` plus its batches."""
         if len(self._rows) >= self._max_rows and self._running:
             self._wake.set()
-            await self._flushed.wait()
+            if self._flush_lock.locked():
+                await self._flushed.wait()
+            else:
+                await self._taken.wait()  # until the writer has taken the rows and started
 
     async def flush(self) -> None:
         """Write the rows waiting. Flushes run one at a time, so when this returns every row
@@ -75,6 +83,8 @@ class HistoryWriter:
 
     async def _flush(self) -> None:
         rows, self._rows = self._rows, []
+        self._taken.set()
+        self._taken = trio.Event()
         if not rows:
             return
         docs = [(sid, ts, _encode(HistoryRow.of(ts, values))) for sid, ts, values in rows]

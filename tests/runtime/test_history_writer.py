@@ -34,3 +34,15 @@ async def test_without_a_running_writer_waiting_for_room_does_not_block(db):
         w.add(uuid.uuid4(), T0, VALUES)
     with trio.fail_after(1):
         await w.wait_room()
+
+
+async def test_a_full_batch_starts_a_flush_without_waiting_for_it(db, nursery):
+    w = HistoryWriter(db, interval=60, max_rows=100)
+    await nursery.start(w.run)
+    for sid in [uuid.uuid4() for _ in range(150)]:  # one tick of 150 sessions: more than max_rows
+        w.add(sid, T0, VALUES)
+    await w.wait_room()
+    assert w.written == 0, "the producer goes on while its rows are written"
+    with trio.fail_after(5):
+        while w.written < 150:
+            await trio.sleep(0.01)
