@@ -51,6 +51,7 @@ from odted.domain.instruments import SPXW, format_osi, parse_osi
 from odted.domain.money import price
 from odted.domain.orders import OrderDenied, OrderLeg, OrderRequest, TicketLeg
 from odted.domain.pricing import quote_combo
+from odted.domain.reprice import FOREVER
 
 if TYPE_CHECKING:
     from odted.domain.strategy import StrategyConfig
@@ -91,9 +92,6 @@ class ProgramState(msgspec.Struct, frozen=True):
     trades: tuple[Trade, ...] = ()
     attempt_since: _dt.datetime | None = None
     retry_at: _dt.datetime | None = None
-
-
-_FOREVER = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
 
 
 def _at_minute(local: _dt.datetime, minute: int) -> _dt.datetime:
@@ -230,7 +228,7 @@ class BuilderProgram(msgspec.Struct, frozen=True):
                     wakes.append(_at_minute(local, self.times[i + 1]))
                 if self.exit_minute is not None:
                     wakes.append(_at_minute(local, self.exit_minute))
-        return min(wakes) if wakes else _FOREVER
+        return min(wakes) if wakes else FOREVER
 
     def _follow(self, trade: Trade, ctx: StrategyContext, now: _dt.datetime, past_exit: bool) -> Trade:
         phase = trade.phase

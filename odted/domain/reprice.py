@@ -78,6 +78,7 @@ __all__ = [
     "Reason",
     "step",
     "quiet",
+    "FOREVER",
     "tick_up",
     "tick_down",
     "shift_ticks",
@@ -331,12 +332,12 @@ def quiet(state: RepriceState) -> tuple[_dt.datetime, Decimal, Decimal]:
     the throttle held back), the throttle's release. A disabled walk never acts.
     """
     if not state.enabled:
-        return _FOREVER, _NO_LOW, _NO_HIGH
+        return FOREVER, _NO_LOW, _NO_HIGH
     legs = state.legs
     released = state.last_replace + _dt.timedelta(seconds=state.min_interval)
     if (state.intent == OPENING and state.cap is not None
             and shift_ticks(state.peg, state.concession + 1, legs) > state.cap):
-        until = _FOREVER  # at its cap: only a peg move (outside the band) changes anything
+        until = FOREVER  # at its cap: only a peg move (outside the band) changes anything
     else:
         until = max(state.wait_since + _dt.timedelta(seconds=state.nudge_after), released)
     target, _ = _target(state, state.peg, state.concession)
@@ -345,13 +346,14 @@ def quiet(state: RepriceState) -> tuple[_dt.datetime, Decimal, Decimal]:
     # `step` compares (now - t).total_seconds() with whole seconds: stop a millisecond
     # early, so float rounding can only wake the order early, never late.
     tol = state.tolerance
-    if until is not _FOREVER:
+    if until is not FOREVER:
         until -= _EARLY
     return until, shift_ticks(state.peg, -tol, legs), shift_ticks(state.peg, tol, legs)
 
 
 _EARLY = _dt.timedelta(milliseconds=1)
-_FOREVER = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+FOREVER = _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
+"""A time that never comes (aware): the end of a promise with no end."""
 _NO_LOW = Decimal("-1e9")
 _NO_HIGH = Decimal("1e9")
 

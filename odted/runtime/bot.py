@@ -606,10 +606,7 @@ class BotSim(LiveSim):
                 if walk.enabled:
                     bands.append((entry[1], entry[0].legs, PEG, lo, hi, walk.legs))
         elif self.status in _QUIET:
-            bands = self._fill_bands()  # a halted or killed bot only settles: as a plain simulation
-            if bands is None:
-                return None
-            until = self.sim.end_time  # type: ignore[union-attr]
+            return super()._quiet_watch(tick)  # a halted or killed bot only settles: as a plain simulation
         else:
             return None
         end = self.sim.end_time  # type: ignore[union-attr]
